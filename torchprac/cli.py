@@ -1,0 +1,22 @@
+"""`torchprac` console script: the same as `python train.py` (reads the checkout's conf/)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+CONF_DIR = os.environ.get("TORCHPRAC_CONF", str(Path(__file__).resolve().parents[1] / "conf"))
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float:
+    from torchprac.run import main as run_main
+
+    return run_main(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""One run, top to bottom: validate -> seed/device -> data -> model -> optim -> (gradcheck)
+-> fit -> evaluate -> diagnose -> write. `run(cfg)` returns the dev objective for sweepers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import sys
+from contextlib import nullcontext
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from torchprac.config import reg_cfg
+from torchprac.errors import ConfigError, TorchpracError
+from torchprac.validate import validate
+
+log = logging.getLogger("torchprac")
+
+
+# -- setup ----------------------------------------------------------------------------------
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("trainer.device", name, "'auto' or 'cpu' on this machine (CUDA is not available)")
+    return torch.device(name)
+
+
+def precision_context(precision: str, device: torch.device):
+    """(autocast factory, GradScaler or None) for trainer.precision."""
+    if precision == "32":
+        return nullcontext, None
+    if precision == "16-mixed" and device.type != "cuda":
+        raise ConfigError("trainer.precision", precision, "'32' or 'bf16-mixed' on CPU ('16-mixed' needs CUDA)")
+    dtype = torch.bfloat16 if precision == "bf16-mixed" else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if precision == "16-mixed" else None
+    return partial(torch.autocast, device_type=device.type, dtype=dtype), scaler
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    return Path(str(cfg.paths.run_dir))
+
+
+# -- hparams & metrics ----------------------------------------------------------------------
+def hparams_of(cfg: DictConfig) -> dict:
+    """A FLAT, FIXED key set: every run logs the same keys (0 / 'none' for what is off), so
+    the HParams tab compares runs that chose different groups."""
+    reg = reg_cfg(cfg)
+    drop = reg.get("dropout") or reg.get("alpha_dropout") or {}
+    kp = drop.get("keep_prob", 1.0)
+    kp = float(np.mean(kp)) if isinstance(kp, list) else float(kp)
+    elastic = reg.get("elastic", {})
+    clip = cfg.clip
+    return {
+        "data": str(cfg.data.name), "model": str(cfg.model.name),
+        "hidden": str(list(cfg.model.hidden)), "batch_norm": str(cfg.model.get("batch_norm", "none")),
+        "init": str(cfg.init.name), "activation": str(cfg.activation.name),
+        "optimizer": str(cfg.optimizer.name), "lr": float(cfg.optimizer.lr),
+        "momentum": float(cfg.optimizer.get("momentum", 0.0) or 0.0),
+        "weight_decay": float(cfg.optimizer.get("weight_decay", 0.0) or 0.0),
+        "batch_size": int(cfg.trainer.batch_size), "epochs": int(cfg.trainer.epochs),
+        "scheduler": str(cfg.scheduler.name), "clip": str(clip.name),
+        "clip_threshold": float(clip.get("max_norm", clip.get("clip_value", 0.0)) if clip.name != "none" else 0.0),
+        "l1": float(reg.get("l1", {}).get("strength", 0.0)) + float(elastic.get("l1", 0.0)),
+        "l2": float(reg.get("l2", {}).get("strength", 0.0)) + float(elastic.get("l2", 0.0)),
+        "keep_prob": kp, "input_keep_prob": float(drop.get("input_keep_prob", 1.0)),
+        "dropout": "alpha" if "alpha_dropout" in reg else ("inverted" if "dropout" in reg else "none"),
+        "max_norm": float(reg.get("max_norm", {}).get("r", 0.0)),
+        "augment": "augment" in reg, "seed": int(cfg.trainer.seed),
+    }
+
+
+def objective_of(cfg: DictConfig, metrics: dict) -> dict:
+    name = str(cfg.trainer.objective)
+    split, key = name.split("/")
+    mode = "min" if key == "loss" else "max"
+    value = metrics.get(split, {}).get(key, float("nan"))
+    return {"name": name, "value": value, "mode": mode}
+
+
+def worst(mode: str) -> float:
+    return float("inf") if mode == "min" else float("-inf")
+
+
+def write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=True) + "\n")
+    tmp.replace(path)
+
+
+# -- the run --------------------------------------------------------------------------------
+def run(cfg: DictConfig) -> float:
+    """Train one configuration; returns the dev objective (worst value if the run diverged)."""
+    from torchprac.data import build_data
+    from torchprac.diagnose import diagnose
+    from torchprac.nn import build_model
+    from torchprac.optim import build_optim
+    from torchprac.train import CheckpointCallback, EarlyStopping, TBLogger, Trainer, evaluate
+    from torchprac.train.trainer import steps_per_epoch
+
+    validate(cfg)
+    t = cfg.trainer
+    run_dir = run_dir_of(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(int(t.seed), bool(t.deterministic))
+    device = resolve_device(str(t.device))
+    autocast, scaler = precision_context(str(t.precision), device)
+
+    splits = build_data(cfg.data, seed=int(t.seed), device=device)
+    log.info("data %s: train %d, dev %d, test %s, input %s, %d classes, device %s", splits.name,
+             len(splits.train), len(splits.dev), len(splits.test) if splits.test is not None else "none",
+             splits.input_shape, splits.num_classes, device)
+    model = build_model(cfg, splits.input_shape, splits.num_classes).to(device)
+    if t.compile:
+        model = torch.compile(model)
+    full = bool(cfg.optimizer.get("full_batch", False))
+    spe = steps_per_epoch(len(splits.train), len(splits.train) if full else int(t.batch_size), bool(t.drop_last))
+    optim = build_optim(cfg, model, spe, int(t.epochs))
+
+    logger = TBLogger(run_dir)
+    logger.text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```")
+    es_cfg = t.early_stopping
+    es = EarlyStopping(monitor=es_cfg.monitor, mode=es_cfg.mode, patience=es_cfg.patience,
+                       min_delta=es_cfg.min_delta, enabled=es_cfg.enabled, restore_best=es_cfg.restore_best)
+    callbacks = []
+    if t.checkpoint.enabled:
+        callbacks.append(CheckpointCallback(run_dir / "checkpoints", extra={
+            "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
+            "config": OmegaConf.to_yaml(cfg)}))
+    progress = None if t.progress == "auto" else bool(t.progress)
+    trainer = Trainer(
+        model, optim, splits.train, splits.dev, epochs=t.epochs, batch_size=t.batch_size,
+        drop_last=t.drop_last, log_every_n_steps=t.log_every_n_steps, eval_batch_size=t.eval_batch_size,
+        early_stopping=es, callbacks=callbacks, logger=logger, seed=int(t.seed), progress=progress,
+        histograms=bool(t.histograms), autocast=autocast, scaler=scaler,
+    )
+    result = trainer.fit()
+
+    metrics: dict[str, dict[str, float]] = {}
+    if result.status != "diverged":
+        for name, split in splits.items():
+            ev = evaluate(model, split, int(t.eval_batch_size), autocast)
+            metrics[name] = {"loss": float(ev["loss"]), "accuracy": float(ev["accuracy"])}
+    objective = objective_of(cfg, metrics)
+    out: dict = {"status": result.status, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch + 1,
+                 "objective": objective, "metrics": metrics}
+    if result.status == "diverged":
+        objective["value"] = worst(objective["mode"])
+    if metrics:
+        reg = reg_cfg(cfg)
+        d = diagnose(
+            1 - metrics["train"]["accuracy"], 1 - metrics["dev"]["accuracy"], float(cfg.data.bayes_error),
+            float(cfg.diagnosis.bias_threshold), float(cfg.diagnosis.variance_threshold),
+            context={"hidden": list(cfg.model.hidden), "epochs": int(t.epochs), "optimizer": cfg.optimizer.name,
+                     "activation": cfg.activation.name, "batch_norm": cfg.model.get("batch_norm", "none"),
+                     "reg": reg, "early_stopping": bool(es_cfg.enabled),
+                     "early_stopped": result.status == "early_stopped"},
+        )
+        out["diagnosis"] = {k: v for k, v in d.to_dict().items() if k not in ("train_error", "dev_error")}
+        logger.text("diagnosis", d.text())
+    out["message"] = result.message
+    write_json(run_dir / "metrics.json", out)
+
+    hp_metrics = {f"hparam/{s}_{k}": metrics.get(s, {}).get(k, float("nan"))
+                  for s in ("train", "dev", "test") for k in ("loss", "accuracy")}
+    hp_metrics["hparam/epochs_run"] = float(result.epochs_run)
+    logger.hparams(hparams_of(cfg), hp_metrics)
+    logger.close()
+    _summary(out, run_dir)
+    return float(objective["value"])
+
+
+def _summary(out: dict, run_dir: Path) -> None:
+    m = out["metrics"]
+    rows = [f"{s:<5} loss {v['loss']:.4f}  accuracy {v['accuracy']:.4f}" for s, v in m.items()]
+    log.info("%s: %s", out["status"], out["message"])
+    for r in rows:
+        log.info("  %s", r)
+    if "diagnosis" in out:
+        d = out["diagnosis"]
+        log.info("diagnosis: %s (avoidable bias %.4f, variance %.4f)", d["verdict"], d["avoidable_bias"], d["variance"])
+        for r in d["recommendations"]:
+            log.info("  - %s", r)
+    log.info("run dir: %s  (tensorboard --logdir %s)", run_dir, run_dir)
+
+
+def main(cfg: DictConfig) -> float:
+    """Entry used by train.py and the `torchprac` script: user errors become one paragraph on
+    stderr and exit status 2, never a traceback."""
+    try:
+        return run(cfg)
+    except TorchpracError as e:
+        log.error("%s", e)
+        print(f"error: {e}", file=sys.stderr) if not _logs_to_stderr() else None
+        sys.exit(2)
+
+
+def _logs_to_stderr() -> bool:
+    return any(isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr
+               for h in logging.getLogger().handlers)
+
+
+__all__ = ["run", "main", "hparams_of", "math"]
