@@ -37,7 +37,8 @@ def build_data(cfg, seed: int, device: torch.device) -> Splits:
     num_classes = int(len(np.unique(y))) if classes is None else len(classes)
     num_classes = max(num_classes, int(y.max()) + 1)
 
-    tr, dv, te = split_indices(y, cfg.split, seed, has_official_test=xt is not None)
+    tr, dv, te = split_indices(y, cfg.split, seed, has_official_test=xt is not None,
+                              n_official_test=0 if yt is None else len(yt))
     subset = cfg.get("train_subset")
     if subset is not None and int(subset) < len(tr):
         from sklearn.model_selection import train_test_split

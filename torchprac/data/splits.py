@@ -99,15 +99,16 @@ def _carve(idx: np.ndarray, y: np.ndarray, n_out: int, seed: int) -> tuple[np.nd
 
 
 def split_indices(
-    y: np.ndarray, split: object, seed: int, has_official_test: bool
+    y: np.ndarray, split: object, seed: int, has_official_test: bool, n_official_test: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Indices (train, dev, test) into y. With an official test set, test is None here
-    (the caller keeps the official one) and dev is carved from y, the official training pool."""
+    (the caller keeps the official one) and dev is carved from y, the official training pool,
+    with the `auto` size computed on the whole dataset (pool + official test)."""
     m = len(y)
     idx = np.arange(m)
     if has_official_test:
         if split == "auto":
-            n_dev = auto_dev_size(m, m)
+            n_dev = auto_dev_size(m, m + n_official_test)
         else:
             r = [float(v) for v in split]  # type: ignore[union-attr]
             n_dev = int(round(m * r[1] / (r[0] + r[1])))
