@@ -79,8 +79,12 @@ def build_cnn(
         layers[f"conv{i + 1}"] = block
         c_in = c
     layers["flatten"] = nn.Flatten()
+    # Shape probe in eval mode: a training-mode forward would update the batch-norm running
+    # statistics (and count a batch) before training starts.
+    probe = nn.Sequential(layers).eval()
     with torch.no_grad():
-        width = nn.Sequential(layers)(torch.zeros(1, *input_shape)).shape[1]
+        width = probe(torch.zeros(1, *input_shape)).shape[1]
+    probe.train()
     for i, h in enumerate(hidden):
         kp = keep_probs[i] if keep_probs else None
         layers[f"fc{i + 1}"] = _block(
