@@ -17,4 +17,9 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from torchprac.distributed import quiet_rank_overrides
+
+    sys.argv += quiet_rank_overrides()  # torchrun: ranks > 0 write no log/.hydra of their own
     main()

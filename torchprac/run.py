@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from torchprac import distributed
 from torchprac.config import reg_cfg
 from torchprac.errors import ConfigError, TorchpracError
 from torchprac.validate import validate
@@ -106,18 +107,25 @@ def write_json(path: Path, obj: dict) -> None:
 def run(cfg: DictConfig) -> float:
     """Train one configuration; returns the dev objective (worst value if the run diverged)."""
     from torchprac.data import build_data
+    from torchprac.data.augment import build_augment
     from torchprac.diagnose import diagnose
+    from torchprac.diagnose.gradcheck import run_gradcheck
+    from torchprac.diagnose.health import HealthMonitor
     from torchprac.nn import build_model
+    from torchprac.nn.transfer import build_transfer
     from torchprac.optim import build_optim
     from torchprac.train import CheckpointCallback, EarlyStopping, TBLogger, Trainer, evaluate
+    from torchprac.train.resume import find_checkpoint, restore_model, restore_trainer
     from torchprac.train.trainer import steps_per_epoch
 
     validate(cfg)
     t = cfg.trainer
-    run_dir = run_dir_of(cfg)
+    ddp = distributed.setup(resolve_device(str(t.device)))  # torchrun: process group, rank's device
+    device, run_dir = ddp.device, ddp.share_run_dir(run_dir_of(cfg))
+    # Before anything is written: a damaged or unsafe checkpoint leaves the run dir as it was.
+    resume = find_checkpoint(run_dir, device) if t.resume == "auto" else None
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(int(t.seed), bool(t.deterministic))
-    device = resolve_device(str(t.device))
     autocast, scaler = precision_context(str(t.precision), device)
 
     splits = build_data(cfg.data, seed=int(t.seed), device=device)
@@ -125,29 +133,56 @@ def run(cfg: DictConfig) -> float:
              len(splits.train), len(splits.dev), len(splits.test) if splits.test is not None else "none",
              splits.input_shape, splits.num_classes, device)
     model = build_model(cfg, splits.input_shape, splits.num_classes).to(device)
+    transfer = build_transfer(cfg, model)  # model.pretrained: reuse layers, freeze/unfreeze callback
+    if device.type == "cuda" and cfg.model.name == "cnn" and not t.deterministic:
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN time its conv kernels once
     if t.compile:
         model = torch.compile(model)
     full = bool(cfg.optimizer.get("full_batch", False))
-    spe = steps_per_epoch(len(splits.train), len(splits.train) if full else int(t.batch_size), bool(t.drop_last))
+    spe = steps_per_epoch(len(splits.train), len(splits.train) if full else int(t.batch_size) * ddp.world_size,
+                          bool(t.drop_last))
     optim = build_optim(cfg, model, spe, int(t.epochs))
+    if resume is not None:
+        restore_model(*resume, model, optim)
 
-    logger = TBLogger(run_dir)
+    logger = ddp.logger(lambda: TBLogger(run_dir))  # rank 0 alone writes
     logger.text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```")
+    gradcheck = None
+    if cfg.get("mode", "train") == "gradcheck" or t.gradcheck:  # raises GradcheckError on failure
+        gradcheck = run_gradcheck(cfg, model, splits.train, reg_cfg(cfg), logger,
+                                  run_dir if ddp.is_main else None)
+        if cfg.mode == "gradcheck":
+            logger.close()
+            ddp.close()
+            return float(gradcheck.worst.rel_diff)
     es_cfg = t.early_stopping
     es = EarlyStopping(monitor=es_cfg.monitor, mode=es_cfg.mode, patience=es_cfg.patience,
                        min_delta=es_cfg.min_delta, enabled=es_cfg.enabled, restore_best=es_cfg.restore_best)
-    callbacks = []
+    callbacks = [transfer] if transfer is not None else []  # before checkpointing: it may change lr
+    health = None
+    if t.health.enabled:
+        health = HealthMonitor(model, logger, int(t.health.every_n_steps),
+                               float(t.health.get("vanishing_ratio", 1000.0)),
+                               float(t.health.get("exploding_norm", 1000.0)))
+        callbacks.append(health)
     if t.checkpoint.enabled:
         callbacks.append(CheckpointCallback(run_dir / "checkpoints", extra={
             "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
             "config": OmegaConf.to_yaml(cfg)}))
     progress = None if t.progress == "auto" else bool(t.progress)
+    augment = build_augment(reg_cfg(cfg), splits.input_shape)  # training batches only
     trainer = Trainer(
-        model, optim, splits.train, splits.dev, epochs=t.epochs, batch_size=t.batch_size,
+        ddp.wrap(model, int(t.seed)), optim, splits.train, splits.dev, epochs=t.epochs, batch_size=t.batch_size,
         drop_last=t.drop_last, log_every_n_steps=t.log_every_n_steps, eval_batch_size=t.eval_batch_size,
         early_stopping=es, callbacks=callbacks, logger=logger, seed=int(t.seed), progress=progress,
-        histograms=bool(t.histograms), autocast=autocast, scaler=scaler,
+        histograms=bool(t.histograms), autocast=autocast, scaler=scaler, augment=augment,
+        rank=ddp.rank, world_size=ddp.world_size,
     )
+    if augment is not None:
+        # Draw from the trainer's seeded generator: reproducible, and checkpointed with its RNG state.
+        augment.generator = trainer.generator
+    if resume is not None:
+        restore_trainer(resume[0], trainer)
     result = trainer.fit()
 
     metrics: dict[str, dict[str, float]] = {}
@@ -168,18 +203,26 @@ def run(cfg: DictConfig) -> float:
             context={"hidden": list(cfg.model.hidden), "epochs": int(t.epochs), "optimizer": cfg.optimizer.name,
                      "activation": cfg.activation.name, "batch_norm": cfg.model.get("batch_norm", "none"),
                      "reg": reg, "early_stopping": bool(es_cfg.enabled),
-                     "early_stopped": result.status == "early_stopped"},
+                     "early_stopped": result.status == "early_stopped",
+                     "weight_decay": float(cfg.optimizer.get("weight_decay", 0.0) or 0.0),
+                     "train_subset": cfg.data.get("train_subset"), "scheduler": cfg.scheduler.name},
         )
         out["diagnosis"] = {k: v for k, v in d.to_dict().items() if k not in ("train_error", "dev_error")}
         logger.text("diagnosis", d.text())
+    if health is not None:
+        out["health"] = {"warnings": health.warnings}
+    if gradcheck is not None:
+        out["gradcheck"] = {k: v for k, v in gradcheck.to_dict().items() if k != "rows"}
     out["message"] = result.message
-    write_json(run_dir / "metrics.json", out)
+    if ddp.is_main:
+        write_json(run_dir / "metrics.json", out)
 
     hp_metrics = {f"hparam/{s}_{k}": metrics.get(s, {}).get(k, float("nan"))
                   for s in ("train", "dev", "test") for k in ("loss", "accuracy")}
     hp_metrics["hparam/epochs_run"] = float(result.epochs_run)
     logger.hparams(hparams_of(cfg), hp_metrics)
     logger.close()
+    ddp.close()
     _summary(out, run_dir)
     return float(objective["value"])
 
@@ -206,7 +249,31 @@ def main(cfg: DictConfig) -> float:
     except TorchpracError as e:
         log.error("%s", e)
         print(f"error: {e}", file=sys.stderr) if not _logs_to_stderr() else None
+        if _in_multirun():  # one bad job must not end the sweep: it ranks last as failed
+            return _failed_job(cfg, e)
         sys.exit(2)
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _failed_job(cfg: DictConfig, e: Exception) -> float:
+    """metrics.json with status failed in the job's own Hydra dir (never in another run's dir,
+    e.g. one named by paths.run_dir for a resume), and the worst objective for the sweeper."""
+    from hydra.core.hydra_config import HydraConfig
+
+    name = str(OmegaConf.select(cfg, "trainer.objective", default="dev/accuracy"))
+    mode = "min" if name.endswith("loss") else "max"
+    job_dir = Path(HydraConfig.get().runtime.output_dir)
+    if run_dir_of(cfg).resolve() == job_dir.resolve():
+        write_json(job_dir / "metrics.json", {
+            "status": "failed", "epochs_run": 0, "best_epoch": 0,
+            "objective": {"name": name, "value": worst(mode), "mode": mode}, "metrics": {}, "message": str(e)})
+    return worst(mode)
 
 
 def _logs_to_stderr() -> bool:

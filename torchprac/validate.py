@@ -81,6 +81,7 @@ def validate(cfg: DictConfig) -> None:
     _clip(cfg)
     _init(cfg)
     _reg(cfg)
+    _diagnostics(cfg)
 
 
 def _trainer(cfg: DictConfig) -> None:
@@ -104,6 +105,8 @@ def _trainer(cfg: DictConfig) -> None:
     number(cfg, "trainer.early_stopping.min_delta", 0)
     choice(cfg, "trainer.resume", ("auto",), optional=True)
     number(cfg, "trainer.health.every_n_steps", 1, integer=True)
+    number(cfg, "trainer.health.vanishing_ratio", 1, lo_open=True)
+    number(cfg, "trainer.health.exploding_norm", 0, lo_open=True)
 
 
 def _data(cfg: DictConfig) -> None:
@@ -181,10 +184,13 @@ def _init(cfg: DictConfig) -> None:
     number(cfg, "init.gain", 0, lo_open=True)
 
 
-def _keep_prob(cfg: DictConfig, key: str, n_hidden: int | None) -> None:
+def _keep_prob(cfg: DictConfig, key: str, n_hidden: int | None, scalar_only: bool = False) -> None:
     v = _get(cfg, key)
     if v is _MISSING:
         return
+    if isinstance(v, ListConfig) and scalar_only:
+        raise ConfigError(key, list(v), "a single number in (0, 1] (one keep_prob for all inputs; "
+                                        "per-layer lists go in keep_prob)")
     if isinstance(v, ListConfig):
         if n_hidden is not None and len(v) != n_hidden:
             raise ConfigError(key, list(v), f"a scalar or a list with one keep_prob per hidden layer "
@@ -203,8 +209,8 @@ def _reg(cfg: DictConfig) -> None:
         raise ConfigError("reg", reg, "a list of choices, e.g. reg=[l2,dropout] or reg=[]")
     for name in reg:
         if name not in REG_NAMES:
-            raise ConfigError(f"reg.{name}", OmegaConf.to_object(reg[name]) if isinstance(reg[name], DictConfig) else reg[name],
-                              "regularizers " + ", ".join(REG_NAMES))
+            value = OmegaConf.to_object(reg[name]) if isinstance(reg[name], DictConfig) else reg[name]
+            raise ConfigError(f"reg.{name}", value, "regularizers " + ", ".join(REG_NAMES))
     if "dropout" in reg and "alpha_dropout" in reg:
         raise ConfigError("reg", list(reg), "at most one of dropout and alpha_dropout")
     hidden = _get(cfg, "model.hidden")
@@ -214,9 +220,21 @@ def _reg(cfg: DictConfig) -> None:
     number(cfg, "reg.elastic.l1", 0)
     number(cfg, "reg.elastic.l2", 0)
     _keep_prob(cfg, "reg.dropout.keep_prob", n_hidden)
-    _keep_prob(cfg, "reg.dropout.input_keep_prob", None)
+    _keep_prob(cfg, "reg.dropout.input_keep_prob", None, scalar_only=True)
     _keep_prob(cfg, "reg.alpha_dropout.keep_prob", n_hidden)
+    _keep_prob(cfg, "reg.alpha_dropout.input_keep_prob", None, scalar_only=True)
     number(cfg, "reg.max_norm.r", 0, lo_open=True)
     number(cfg, "reg.augment.shift", 0, integer=True)
     number(cfg, "reg.augment.noise", 0)
     boolean(cfg, "reg.augment.flip")
+
+
+def _diagnostics(cfg: DictConfig) -> None:
+    """mode, transfer learning (issue: diagnostics, presets, transfer learning)."""
+    choice(cfg, "mode", ("train", "gradcheck"))
+    pre = _get(cfg, "model.pretrained")
+    if pre not in (_MISSING, None) and not (isinstance(pre, str) and pre):
+        raise ConfigError("model.pretrained", pre, "null or the path of a run dir or checkpoint (.pt)")
+    number(cfg, "transfer.reuse_layers", 1, integer=True, optional=True)
+    number(cfg, "transfer.freeze_epochs", 0, integer=True)
+    number(cfg, "transfer.unfreeze_lr_factor", 0, lo_open=True)

@@ -11,6 +11,7 @@ from torch import nn
 from torchprac.config import instantiate, reg_cfg, to_dict
 from torchprac.optim.clip import Clipper, build_clipper
 from torchprac.optim.constraints import build_constraints
+from torchprac.optim.fast import fast_kwargs
 from torchprac.optim.penalty import Penalty, build_penalty
 
 __all__ = ["OptimBundle", "build_optim", "param_groups", "build_scheduler"]
@@ -58,7 +59,9 @@ def build_optim(cfg, model: nn.Module, steps_per_epoch: int, epochs: int) -> Opt
     ocfg = cfg.optimizer
     wd = float(ocfg.get("weight_decay", 0.0) or 0.0)
     # torch.optim classes take params first: the partial gets them by keyword.
-    optimizer = instantiate(ocfg)(params=param_groups(model, wd))
+    make = instantiate(ocfg)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    optimizer = make(params=param_groups(model, wd), **fast_kwargs(make.func, device, make.keywords))
     interval = cfg.scheduler.get("interval", "step")
     total = steps_per_epoch * epochs if interval == "step" else epochs
     scheduler = build_scheduler(cfg.scheduler, optimizer, total, float(ocfg.lr))

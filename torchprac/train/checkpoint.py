@@ -41,22 +41,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        # torch's message is a page long; the line naming the refused global is what matters.
+        what = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "global" in ln), "")
         raise CheckpointError(
             f"Checkpoint {path} was refused: it holds Python objects that torch.load(weights_only=True) "
-            f"will not unpickle (possibly code). Only tensors and plain containers are accepted. ({str(e).splitlines()[0]})"
+            f"will not unpickle (possibly code). Only tensors and plain containers are accepted."
+            + (f" ({what})" if what else "")
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}).") from None
+        first = str(e).split(". ")[0].strip().rstrip(".")
+        raise CheckpointError(f"Checkpoint {path} is corrupt or truncated ({type(e).__name__}: {first}).") from None
     if not isinstance(obj, dict) or "model" not in obj:
         raise CheckpointError(f"Checkpoint {path} is not a torchprac checkpoint (no 'model' state dict).")
     return obj
 
 
 def rng_state(trainer_generator: torch.Generator) -> dict:
+    """Every RNG the run draws from, as tensors and plain numbers only: pickled bytes here
+    would have to be unpickled on resume, which is what weights_only=True exists to avoid."""
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": torch.from_numpy(np.frombuffer(pickle.dumps(np.random.get_state()), dtype=np.uint8).copy()),
-        "python": torch.tensor(list(pickle.dumps(random.getstate())), dtype=torch.uint8),
+        "numpy": {"name": str(np_name), "keys": torch.from_numpy(np_keys.astype(np.int64)),
+                  "pos": int(np_pos), "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
+        "python": {"version": int(py_version), "state": torch.tensor(py_state, dtype=torch.int64),
+                   "gauss_next": py_gauss},
         "trainer": trainer_generator.get_state(),
     }
     if torch.cuda.is_available():
@@ -64,8 +74,22 @@ def rng_state(trainer_generator: torch.Generator) -> dict:
     return state
 
 
+def set_rng_state(state: dict, trainer_generator: torch.Generator) -> None:
+    """Inverse of rng_state."""
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"].tolist()), p["gauss_next"]))
+    trainer_generator.set_state(state["trainer"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
 class CheckpointCallback(Callback):
-    """checkpoints/last.pt every epoch, checkpoints/best.pt whenever the monitor improves."""
+    """checkpoints/last.pt every epoch (the one before it kept as prev.pt, so a last.pt damaged
+    on disk still leaves a good one to resume from), best.pt whenever the monitor improves."""
 
     def __init__(self, directory: str | Path, extra: dict | None = None) -> None:
         self.dir = Path(directory)
@@ -82,6 +106,8 @@ class CheckpointCallback(Callback):
             "global_step": trainer.global_step,
             "history": trainer.history,
             "rng": rng_state(trainer.generator),
+            "clipper": {"fired": opt.clipper.fired, "steps": opt.clipper.steps},
+            "callbacks": {type(cb).__name__: cb.state_dict() for cb in trainer.callbacks},
             **self.extra,
         }
 
@@ -89,6 +115,9 @@ class CheckpointCallback(Callback):
         if trainer.rank != 0:
             return
         payload = self.payload(trainer)
-        save_atomic(payload, self.dir / "last.pt")
+        last = self.dir / "last.pt"
+        if last.exists():
+            os.replace(last, self.dir / "prev.pt")
+        save_atomic(payload, last)
         if trainer.es.best_epoch == trainer.epoch - 1:
             save_atomic({"model": payload["model"], "epoch": trainer.epoch, **self.extra}, self.dir / "best.pt")
