@@ -1,8 +1,8 @@
 """Train one configuration (or a sweep with -m). Examples:
 
-    python train.py
-    python train.py optimizer=adam 'reg=[l2]' trainer.epochs=20
-    python train.py -m optimizer=sgd,adam 'reg=[],[l2]'
+python train.py
+python train.py optimizer=adam 'reg=[l2]' trainer.epochs=20
+python train.py -m optimizer=sgd,adam 'reg=[],[l2]'
 """
 
 import hydra

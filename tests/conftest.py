@@ -36,12 +36,19 @@ def run_cfg(overrides: list[str] | None, run_dir: Path) -> tuple[float, dict]:
     return value, json.loads((Path(run_dir) / "metrics.json").read_text())
 
 
-def run_cli(args: list[str], cwd: Path | None = None, timeout: int = 300, script: str = "train.py",
-            env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], cwd: Path | None = None, timeout: int = 300, script: str = "train.py", env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run train.py as a user would, in a subprocess."""
     e = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd or ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=e)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=e,
+    )
 
 
 def conf_choices(group: str) -> list[str]:

@@ -18,17 +18,30 @@ from torchprac.optim import build_optim
 def test_activation_builds_real_module(name):
     cfg = make_cfg([f"activation={name}"], "/tmp/unused")
     expected = {
-        "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU,
-        "prelu": nn.PReLU, "elu": nn.ELU, "selu": nn.SELU, "gelu": nn.GELU, "silu": nn.SiLU,
-        "softplus": nn.Softplus, "identity": nn.Identity,
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "relu": nn.ReLU,
+        "leaky_relu": nn.LeakyReLU,
+        "prelu": nn.PReLU,
+        "elu": nn.ELU,
+        "selu": nn.SELU,
+        "gelu": nn.GELU,
+        "silu": nn.SiLU,
+        "softplus": nn.Softplus,
+        "identity": nn.Identity,
     }[name]
     model = build_model(cfg, (1, 8, 8), 10)
     acts = [m for m in model.modules() if isinstance(m, expected)]
     assert len(acts) == len(cfg.model.hidden)  # one fresh module per hidden layer
     assert len({id(a) for a in acts}) == len(acts)
     z = torch.linspace(-3, 3, 7)
-    ref = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
-           "identity": lambda t: t, "softplus": nn.functional.softplus}.get(name)
+    ref = {
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "identity": lambda t: t,
+        "softplus": nn.functional.softplus,
+    }.get(name)
     if ref is not None:
         torch.testing.assert_close(acts[0](z), ref(z))
 
@@ -65,9 +78,16 @@ def test_init_matches_formula(name):
 
 
 OPT_CLASS = {
-    "gd": torch.optim.SGD, "sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "nesterov": torch.optim.SGD,
-    "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW, "nadam": torch.optim.NAdam, "adadelta": torch.optim.Adadelta,
+    "gd": torch.optim.SGD,
+    "sgd": torch.optim.SGD,
+    "momentum": torch.optim.SGD,
+    "nesterov": torch.optim.SGD,
+    "adagrad": torch.optim.Adagrad,
+    "rmsprop": torch.optim.RMSprop,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "nadam": torch.optim.NAdam,
+    "adadelta": torch.optim.Adadelta,
     "adamax": torch.optim.Adamax,
 }
 
@@ -123,9 +143,9 @@ def test_clip_effect(name):
     b = build_optim(cfg, model, 10, 1)
     for p in model.parameters():
         p.grad = torch.full_like(p, 3.0)
-    pre = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))
+    pre = torch.sqrt(sum((p.grad**2).sum() for p in model.parameters()))
     b.clipper()
-    post = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))
+    post = torch.sqrt(sum((p.grad**2).sum() for p in model.parameters()))
     if name == "none":
         assert post == pre
     elif name == "norm":

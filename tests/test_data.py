@@ -70,7 +70,9 @@ def test_image_normalisation_is_per_channel():
     assert abs(s.train.x.mean().item()) < 1e-5 and s.train.x.std(unbiased=False).item() == pytest.approx(1, rel=1e-4)
 
 
-@pytest.mark.parametrize("name,shape,k", [("digits", (1, 8, 8), 10), ("moons", (2,), 2), ("circles", (2,), 2), ("blobs", (2,), 3)])
+@pytest.mark.parametrize(
+    "name,shape,k", [("digits", (1, 8, 8), 10), ("moons", (2,), 2), ("circles", (2,), 2), ("blobs", (2,), 3)]
+)
 def test_builtin_sets(name, shape, k):
     s = build_data(make_cfg([f"data={name}"], "/tmp/x").data, 0, CPU)
     assert s.input_shape == shape and s.num_classes == k
@@ -80,8 +82,13 @@ def test_builtin_sets(name, shape, k):
 
 def test_mnist1d_official_test_kept(tmp_path):
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "mnist1d_data.npz", x=rng.normal(size=(500, 40)), y=np.arange(500) % 10,
-             x_test=rng.normal(size=(100, 40)), y_test=np.arange(100) % 10)
+    np.savez(
+        tmp_path / "mnist1d_data.npz",
+        x=rng.normal(size=(500, 40)),
+        y=np.arange(500) % 10,
+        x_test=rng.normal(size=(100, 40)),
+        y_test=np.arange(100) % 10,
+    )
     s = build_data(make_cfg(["data=mnist1d", f"data.root={tmp_path}"], "/tmp/x").data, 0, CPU)
     assert s.input_shape == (1, 40) and len(s.test) == 100  # official test split stays the test set
     assert len(s.train) + len(s.dev) == 500 and len(s.dev) == 120  # 0.2 * (500 + 100)
@@ -123,7 +130,9 @@ def test_cifar10(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         with open(d / f, "wb") as fh:
-            pickle.dump({"data": rng.integers(0, 255, (20, 3072), dtype=np.uint8), "labels": list(np.arange(20) % 10)}, fh)
+            pickle.dump(
+                {"data": rng.integers(0, 255, (20, 3072), dtype=np.uint8), "labels": list(np.arange(20) % 10)}, fh
+            )
     with open(d / "batches.meta", "wb") as fh:
         pickle.dump({"label_names": [str(i) for i in range(10)]}, fh)
     s = build_data(make_cfg(["data=cifar10", f"data.root={tmp_path}"], "/tmp/x").data, 0, CPU)

@@ -48,7 +48,7 @@ def test_yaml_power_and_exponential_follow_formula():
     assert _lr_at(s, opt, 15) == pytest.approx(0.3 / (1 + 15 / 5) ** 2)
     cfg = make_cfg(["scheduler=exponential", "scheduler.s=10"], "/tmp/x")
     opt = _opt(0.3)
-    assert _lr_at(build_scheduler(cfg.scheduler, opt, 100, 0.3), opt, 25) == pytest.approx(0.3 * 0.1 ** 2.5)
+    assert _lr_at(build_scheduler(cfg.scheduler, opt, 100, 0.3), opt, 25) == pytest.approx(0.3 * 0.1**2.5)
 
 
 def test_onecycle_and_cosine_fill_run_length():

@@ -36,11 +36,23 @@ def test_event_file_has_the_tags(tmp_path):
 
 def test_hparams_same_flat_keys_across_different_groups(tmp_path):
     run_cfg(["trainer.epochs=1"], tmp_path / "a")
-    run_cfg(["trainer.epochs=1", "optimizer=adam", "reg=[l2,dropout]", "scheduler=cosine", "clip=norm",
-             "activation=tanh", "init=xavier_normal"], tmp_path / "b")
+    run_cfg(
+        [
+            "trainer.epochs=1",
+            "optimizer=adam",
+            "reg=[l2,dropout]",
+            "scheduler=cosine",
+            "clip=norm",
+            "activation=tanh",
+            "init=xavier_normal",
+        ],
+        tmp_path / "b",
+    )
     (ha, ma), (hb, mb) = _hparams(_events(tmp_path / "a")), _hparams(_events(tmp_path / "b"))
     assert set(ha) == set(hb) and ma == mb
-    assert {"optimizer", "lr", "batch_size", "init", "activation", "l2", "l1", "keep_prob", "scheduler", "clip"} <= set(ha)
+    assert {"optimizer", "lr", "batch_size", "init", "activation", "l2", "l1", "keep_prob", "scheduler", "clip"} <= set(
+        ha
+    )
     assert ha["l2"].number_value == 0 and hb["l2"].number_value == 1e-4  # 0 when off
     assert ha["optimizer"].string_value == "nesterov" and hb["optimizer"].string_value == "adam"
     assert hb["keep_prob"].number_value == 0.8 and ha["keep_prob"].number_value == 1.0

@@ -78,8 +78,17 @@ def test_early_stopping_restores_best_logged_dev_loss(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     # A large lr on a wide net overfits quickly: dev loss has a minimum, then rises.
-    _, m = run_cfg(["optimizer=adam", "optimizer.lr=0.01", "model.hidden=[256]", "data.train_subset=200",
-                    "trainer.epochs=60", "trainer.early_stopping.patience=4"], tmp_path)
+    _, m = run_cfg(
+        [
+            "optimizer=adam",
+            "optimizer.lr=0.01",
+            "model.hidden=[256]",
+            "data.train_subset=200",
+            "trainer.epochs=60",
+            "trainer.early_stopping.patience=4",
+        ],
+        tmp_path,
+    )
     ea = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0}).Reload()
     dev_losses = [e.value for e in ea.Scalars("loss/dev")]
     assert m["status"] == "early_stopped" and m["epochs_run"] < 60
@@ -91,8 +100,17 @@ def test_early_stopping_restores_best_logged_dev_loss(tmp_path):
 
 
 def test_restore_best_also_when_never_fired(tmp_path):
-    _, m = run_cfg(["optimizer=adam", "optimizer.lr=0.01", "model.hidden=[256]", "data.train_subset=200",
-                    "trainer.epochs=12", "trainer.early_stopping.patience=100"], tmp_path)
+    _, m = run_cfg(
+        [
+            "optimizer=adam",
+            "optimizer.lr=0.01",
+            "model.hidden=[256]",
+            "data.train_subset=200",
+            "trainer.epochs=12",
+            "trainer.early_stopping.patience=100",
+        ],
+        tmp_path,
+    )
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     dev = [e.value for e in EventAccumulator(str(tmp_path)).Reload().Scalars("loss/dev")]

@@ -67,21 +67,29 @@ def hparams_of(cfg: DictConfig) -> dict:
     elastic = reg.get("elastic", {})
     clip = cfg.clip
     return {
-        "data": str(cfg.data.name), "model": str(cfg.model.name),
-        "hidden": str(list(cfg.model.hidden)), "batch_norm": str(cfg.model.get("batch_norm", "none")),
-        "init": str(cfg.init.name), "activation": str(cfg.activation.name),
-        "optimizer": str(cfg.optimizer.name), "lr": float(cfg.optimizer.lr),
+        "data": str(cfg.data.name),
+        "model": str(cfg.model.name),
+        "hidden": str(list(cfg.model.hidden)),
+        "batch_norm": str(cfg.model.get("batch_norm", "none")),
+        "init": str(cfg.init.name),
+        "activation": str(cfg.activation.name),
+        "optimizer": str(cfg.optimizer.name),
+        "lr": float(cfg.optimizer.lr),
         "momentum": float(cfg.optimizer.get("momentum", 0.0) or 0.0),
         "weight_decay": float(cfg.optimizer.get("weight_decay", 0.0) or 0.0),
-        "batch_size": int(cfg.trainer.batch_size), "epochs": int(cfg.trainer.epochs),
-        "scheduler": str(cfg.scheduler.name), "clip": str(clip.name),
+        "batch_size": int(cfg.trainer.batch_size),
+        "epochs": int(cfg.trainer.epochs),
+        "scheduler": str(cfg.scheduler.name),
+        "clip": str(clip.name),
         "clip_threshold": float(clip.get("max_norm", clip.get("clip_value", 0.0)) if clip.name != "none" else 0.0),
         "l1": float(reg.get("l1", {}).get("strength", 0.0)) + float(elastic.get("l1", 0.0)),
         "l2": float(reg.get("l2", {}).get("strength", 0.0)) + float(elastic.get("l2", 0.0)),
-        "keep_prob": kp, "input_keep_prob": float(drop.get("input_keep_prob", 1.0)),
+        "keep_prob": kp,
+        "input_keep_prob": float(drop.get("input_keep_prob", 1.0)),
         "dropout": "alpha" if "alpha_dropout" in reg else ("inverted" if "dropout" in reg else "none"),
         "max_norm": float(reg.get("max_norm", {}).get("r", 0.0)),
-        "augment": "augment" in reg, "seed": int(cfg.trainer.seed),
+        "augment": "augment" in reg,
+        "seed": int(cfg.trainer.seed),
     }
 
 
@@ -129,9 +137,16 @@ def run(cfg: DictConfig) -> float:
     autocast, scaler = precision_context(str(t.precision), device)
 
     splits = build_data(cfg.data, seed=int(t.seed), device=device)
-    log.info("data %s: train %d, dev %d, test %s, input %s, %d classes, device %s", splits.name,
-             len(splits.train), len(splits.dev), len(splits.test) if splits.test is not None else "none",
-             splits.input_shape, splits.num_classes, device)
+    log.info(
+        "data %s: train %d, dev %d, test %s, input %s, %d classes, device %s",
+        splits.name,
+        len(splits.train),
+        len(splits.dev),
+        len(splits.test) if splits.test is not None else "none",
+        splits.input_shape,
+        splits.num_classes,
+        device,
+    )
     model = build_model(cfg, splits.input_shape, splits.num_classes).to(device)
     transfer = build_transfer(cfg, model)  # model.pretrained: reuse layers, freeze/unfreeze callback
     if device.type == "cuda" and cfg.model.name == "cnn" and not t.deterministic:
@@ -139,8 +154,9 @@ def run(cfg: DictConfig) -> float:
     if t.compile:
         model = torch.compile(model)
     full = bool(cfg.optimizer.get("full_batch", False))
-    spe = steps_per_epoch(len(splits.train), len(splits.train) if full else int(t.batch_size) * ddp.world_size,
-                          bool(t.drop_last))
+    spe = steps_per_epoch(
+        len(splits.train), len(splits.train) if full else int(t.batch_size) * ddp.world_size, bool(t.drop_last)
+    )
     optim = build_optim(cfg, model, spe, int(t.epochs))
     if resume is not None:
         restore_model(*resume, model, optim)
@@ -149,34 +165,65 @@ def run(cfg: DictConfig) -> float:
     logger.text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```")
     gradcheck = None
     if cfg.get("mode", "train") == "gradcheck" or t.gradcheck:  # raises GradcheckError on failure
-        gradcheck = run_gradcheck(cfg, model, splits.train, reg_cfg(cfg), logger,
-                                  run_dir if ddp.is_main else None)
+        gradcheck = run_gradcheck(cfg, model, splits.train, reg_cfg(cfg), logger, run_dir if ddp.is_main else None)
         if cfg.mode == "gradcheck":
             logger.close()
             ddp.close()
             return float(gradcheck.worst.rel_diff)
     es_cfg = t.early_stopping
-    es = EarlyStopping(monitor=es_cfg.monitor, mode=es_cfg.mode, patience=es_cfg.patience,
-                       min_delta=es_cfg.min_delta, enabled=es_cfg.enabled, restore_best=es_cfg.restore_best)
+    es = EarlyStopping(
+        monitor=es_cfg.monitor,
+        mode=es_cfg.mode,
+        patience=es_cfg.patience,
+        min_delta=es_cfg.min_delta,
+        enabled=es_cfg.enabled,
+        restore_best=es_cfg.restore_best,
+    )
     callbacks = [transfer] if transfer is not None else []  # before checkpointing: it may change lr
     health = None
     if t.health.enabled:
-        health = HealthMonitor(model, logger, int(t.health.every_n_steps),
-                               float(t.health.get("vanishing_ratio", 1000.0)),
-                               float(t.health.get("exploding_norm", 1000.0)))
+        health = HealthMonitor(
+            model,
+            logger,
+            int(t.health.every_n_steps),
+            float(t.health.get("vanishing_ratio", 1000.0)),
+            float(t.health.get("exploding_norm", 1000.0)),
+        )
         callbacks.append(health)
     if t.checkpoint.enabled:
-        callbacks.append(CheckpointCallback(run_dir / "checkpoints", extra={
-            "input_shape": list(splits.input_shape), "num_classes": splits.num_classes,
-            "config": OmegaConf.to_yaml(cfg)}))
+        callbacks.append(
+            CheckpointCallback(
+                run_dir / "checkpoints",
+                extra={
+                    "input_shape": list(splits.input_shape),
+                    "num_classes": splits.num_classes,
+                    "config": OmegaConf.to_yaml(cfg),
+                },
+            )
+        )
     progress = None if t.progress == "auto" else bool(t.progress)
     augment = build_augment(reg_cfg(cfg), splits.input_shape)  # training batches only
     trainer = Trainer(
-        ddp.wrap(model, int(t.seed)), optim, splits.train, splits.dev, epochs=t.epochs, batch_size=t.batch_size,
-        drop_last=t.drop_last, log_every_n_steps=t.log_every_n_steps, eval_batch_size=t.eval_batch_size,
-        early_stopping=es, callbacks=callbacks, logger=logger, seed=int(t.seed), progress=progress,
-        histograms=bool(t.histograms), autocast=autocast, scaler=scaler, augment=augment,
-        rank=ddp.rank, world_size=ddp.world_size,
+        ddp.wrap(model, int(t.seed)),
+        optim,
+        splits.train,
+        splits.dev,
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        drop_last=t.drop_last,
+        log_every_n_steps=t.log_every_n_steps,
+        eval_batch_size=t.eval_batch_size,
+        early_stopping=es,
+        callbacks=callbacks,
+        logger=logger,
+        seed=int(t.seed),
+        progress=progress,
+        histograms=bool(t.histograms),
+        autocast=autocast,
+        scaler=scaler,
+        augment=augment,
+        rank=ddp.rank,
+        world_size=ddp.world_size,
     )
     if augment is not None:
         # Draw from the trainer's seeded generator: reproducible, and checkpointed with its RNG state.
@@ -191,21 +238,36 @@ def run(cfg: DictConfig) -> float:
             ev = evaluate(model, split, int(t.eval_batch_size), autocast)
             metrics[name] = {"loss": float(ev["loss"]), "accuracy": float(ev["accuracy"])}
     objective = objective_of(cfg, metrics)
-    out: dict = {"status": result.status, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch + 1,
-                 "objective": objective, "metrics": metrics}
+    out: dict = {
+        "status": result.status,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch + 1,
+        "objective": objective,
+        "metrics": metrics,
+    }
     if result.status == "diverged":
         objective["value"] = worst(objective["mode"])
     if metrics:
         reg = reg_cfg(cfg)
         d = diagnose(
-            1 - metrics["train"]["accuracy"], 1 - metrics["dev"]["accuracy"], float(cfg.data.bayes_error),
-            float(cfg.diagnosis.bias_threshold), float(cfg.diagnosis.variance_threshold),
-            context={"hidden": list(cfg.model.hidden), "epochs": int(t.epochs), "optimizer": cfg.optimizer.name,
-                     "activation": cfg.activation.name, "batch_norm": cfg.model.get("batch_norm", "none"),
-                     "reg": reg, "early_stopping": bool(es_cfg.enabled),
-                     "early_stopped": result.status == "early_stopped",
-                     "weight_decay": float(cfg.optimizer.get("weight_decay", 0.0) or 0.0),
-                     "train_subset": cfg.data.get("train_subset"), "scheduler": cfg.scheduler.name},
+            1 - metrics["train"]["accuracy"],
+            1 - metrics["dev"]["accuracy"],
+            float(cfg.data.bayes_error),
+            float(cfg.diagnosis.bias_threshold),
+            float(cfg.diagnosis.variance_threshold),
+            context={
+                "hidden": list(cfg.model.hidden),
+                "epochs": int(t.epochs),
+                "optimizer": cfg.optimizer.name,
+                "activation": cfg.activation.name,
+                "batch_norm": cfg.model.get("batch_norm", "none"),
+                "reg": reg,
+                "early_stopping": bool(es_cfg.enabled),
+                "early_stopped": result.status == "early_stopped",
+                "weight_decay": float(cfg.optimizer.get("weight_decay", 0.0) or 0.0),
+                "train_subset": cfg.data.get("train_subset"),
+                "scheduler": cfg.scheduler.name,
+            },
         )
         out["diagnosis"] = {k: v for k, v in d.to_dict().items() if k not in ("train_error", "dev_error")}
         logger.text("diagnosis", d.text())
@@ -217,8 +279,11 @@ def run(cfg: DictConfig) -> float:
     if ddp.is_main:
         write_json(run_dir / "metrics.json", out)
 
-    hp_metrics = {f"hparam/{s}_{k}": metrics.get(s, {}).get(k, float("nan"))
-                  for s in ("train", "dev", "test") for k in ("loss", "accuracy")}
+    hp_metrics = {
+        f"hparam/{s}_{k}": metrics.get(s, {}).get(k, float("nan"))
+        for s in ("train", "dev", "test")
+        for k in ("loss", "accuracy")
+    }
     hp_metrics["hparam/epochs_run"] = float(result.epochs_run)
     logger.hparams(hparams_of(cfg), hp_metrics)
     logger.close()
@@ -270,15 +335,25 @@ def _failed_job(cfg: DictConfig, e: Exception) -> float:
     mode = "min" if name.endswith("loss") else "max"
     job_dir = Path(HydraConfig.get().runtime.output_dir)
     if run_dir_of(cfg).resolve() == job_dir.resolve():
-        write_json(job_dir / "metrics.json", {
-            "status": "failed", "epochs_run": 0, "best_epoch": 0,
-            "objective": {"name": name, "value": worst(mode), "mode": mode}, "metrics": {}, "message": str(e)})
+        write_json(
+            job_dir / "metrics.json",
+            {
+                "status": "failed",
+                "epochs_run": 0,
+                "best_epoch": 0,
+                "objective": {"name": name, "value": worst(mode), "mode": mode},
+                "metrics": {},
+                "message": str(e),
+            },
+        )
     return worst(mode)
 
 
 def _logs_to_stderr() -> bool:
-    return any(isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr
-               for h in logging.getLogger().handlers)
+    return any(
+        isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr
+        for h in logging.getLogger().handlers
+    )
 
 
 __all__ = ["run", "main", "hparams_of", "math"]

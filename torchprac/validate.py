@@ -30,9 +30,18 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def number(cfg: DictConfig, key: str, lo: float | None = None, hi: float | None = None, *,
-           lo_open: bool = False, hi_open: bool = False, integer: bool = False,
-           optional: bool = False, value: Any = _MISSING) -> None:
+def number(
+    cfg: DictConfig,
+    key: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    integer: bool = False,
+    optional: bool = False,
+    value: Any = _MISSING,
+) -> None:
     v = _get(cfg, key) if value is _MISSING else value
     if v is _MISSING or (v is None and optional):
         return
@@ -68,8 +77,11 @@ def int_list(cfg: DictConfig, key: str, allow_empty: bool = True) -> None:
         return
     ok = isinstance(v, (ListConfig, list)) and all(_is_int(h) and h >= 1 for h in v)
     if not ok or (not allow_empty and len(v) == 0):
-        raise ConfigError(key, OmegaConf.to_object(v) if isinstance(v, ListConfig) else v,
-                          "a list of positive integers, e.g. [128, 64]" + ("" if allow_empty else " (non-empty)"))
+        raise ConfigError(
+            key,
+            OmegaConf.to_object(v) if isinstance(v, ListConfig) else v,
+            "a list of positive integers, e.g. [128, 64]" + ("" if allow_empty else " (non-empty)"),
+        )
 
 
 def validate(cfg: DictConfig) -> None:
@@ -90,8 +102,17 @@ def _trainer(cfg: DictConfig) -> None:
     number(cfg, "trainer.eval_batch_size", 1, integer=True)
     number(cfg, "trainer.log_every_n_steps", 1, integer=True)
     number(cfg, "trainer.seed", 0, integer=True)
-    for key in ("drop_last", "compile", "deterministic", "gradcheck", "histograms",
-                "early_stopping.enabled", "early_stopping.restore_best", "checkpoint.enabled", "health.enabled"):
+    for key in (
+        "drop_last",
+        "compile",
+        "deterministic",
+        "gradcheck",
+        "histograms",
+        "early_stopping.enabled",
+        "early_stopping.restore_best",
+        "checkpoint.enabled",
+        "health.enabled",
+    ):
         boolean(cfg, f"trainer.{key}")
     dev = _get(cfg, "trainer.device")
     if dev is not _MISSING and not (isinstance(dev, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", dev)):
@@ -149,10 +170,15 @@ def _optimizer(cfg: DictConfig) -> None:
     if betas is not _MISSING:
         ok = isinstance(betas, ListConfig) and len(betas) == 2 and all(_is_num(b) and 0 <= b < 1 for b in betas)
         if not ok:
-            raise ConfigError("optimizer.betas", OmegaConf.to_object(betas) if isinstance(betas, ListConfig) else betas,
-                              "two numbers in [0, 1), e.g. [0.9, 0.999]")
+            raise ConfigError(
+                "optimizer.betas",
+                OmegaConf.to_object(betas) if isinstance(betas, ListConfig) else betas,
+                "two numbers in [0, 1), e.g. [0.9, 0.999]",
+            )
     if _get(cfg, "optimizer.nesterov") is True and not (_get(cfg, "optimizer.momentum") or 0) > 0:
-        raise ConfigError("optimizer.momentum", _get(cfg, "optimizer.momentum"), "a number in (0, 1) when nesterov=true")
+        raise ConfigError(
+            "optimizer.momentum", _get(cfg, "optimizer.momentum"), "a number in (0, 1) when nesterov=true"
+        )
 
 
 def _scheduler(cfg: DictConfig) -> None:
@@ -170,7 +196,9 @@ def _scheduler(cfg: DictConfig) -> None:
         if not all(_is_int(x) and x >= 1 for x in bl) or bl != sorted(bl):
             raise ConfigError("scheduler.boundaries", bl, "increasing positive integers, e.g. [10, 20]")
         if len(vl) != len(bl) + 1 or not all(_is_num(x) and x > 0 for x in vl):
-            raise ConfigError("scheduler.values", vl, f"{len(bl) + 1} positive learning rates (one more than boundaries)")
+            raise ConfigError(
+                "scheduler.values", vl, f"{len(bl) + 1} positive learning rates (one more than boundaries)"
+            )
 
 
 def _clip(cfg: DictConfig) -> None:
@@ -189,12 +217,17 @@ def _keep_prob(cfg: DictConfig, key: str, n_hidden: int | None, scalar_only: boo
     if v is _MISSING:
         return
     if isinstance(v, ListConfig) and scalar_only:
-        raise ConfigError(key, list(v), "a single number in (0, 1] (one keep_prob for all inputs; "
-                                        "per-layer lists go in keep_prob)")
+        raise ConfigError(
+            key, list(v), "a single number in (0, 1] (one keep_prob for all inputs; per-layer lists go in keep_prob)"
+        )
     if isinstance(v, ListConfig):
         if n_hidden is not None and len(v) != n_hidden:
-            raise ConfigError(key, list(v), f"a scalar or a list with one keep_prob per hidden layer "
-                                            f"({n_hidden} here: model.hidden={list(_get(cfg, 'model.hidden'))})")
+            raise ConfigError(
+                key,
+                list(v),
+                f"a scalar or a list with one keep_prob per hidden layer "
+                f"({n_hidden} here: model.hidden={list(_get(cfg, 'model.hidden'))})",
+            )
         for x in v:
             number(cfg, key, 0, 1, lo_open=True, value=x)
     else:

@@ -18,7 +18,9 @@ def _select_classes(x, y, classes):
     """Keep only `classes` and relabel them 0..k-1 in the given order."""
     keep = np.isin(y, classes)
     remap = {c: i for i, c in enumerate(classes)}
-    return x[torch.as_tensor(keep) if isinstance(x, torch.Tensor) else keep], np.vectorize(remap.get)(y[keep]).astype(np.int64)
+    return x[torch.as_tensor(keep) if isinstance(x, torch.Tensor) else keep], np.vectorize(remap.get)(y[keep]).astype(
+        np.int64
+    )
 
 
 def build_data(cfg, seed: int, device: torch.device) -> Splits:
@@ -37,8 +39,9 @@ def build_data(cfg, seed: int, device: torch.device) -> Splits:
     num_classes = int(len(np.unique(y))) if classes is None else len(classes)
     num_classes = max(num_classes, int(y.max()) + 1)
 
-    tr, dv, te = split_indices(y, cfg.split, seed, has_official_test=xt is not None,
-                              n_official_test=0 if yt is None else len(yt))
+    tr, dv, te = split_indices(
+        y, cfg.split, seed, has_official_test=xt is not None, n_official_test=0 if yt is None else len(yt)
+    )
     subset = cfg.get("train_subset")
     if subset is not None and int(subset) < len(tr):
         from sklearn.model_selection import train_test_split
@@ -76,7 +79,12 @@ def build_data(cfg, seed: int, device: torch.device) -> Splits:
         return Split(s.x.to(device, non_blocking=True).contiguous(), s.y.to(device, non_blocking=True))
 
     return Splits(
-        train=to_dev(train), dev=to_dev(dev), test=to_dev(test),
-        input_shape=tuple(train.x.shape[1:]), num_classes=num_classes,
-        mean=mean, std=std, name=str(cfg.name),
+        train=to_dev(train),
+        dev=to_dev(dev),
+        test=to_dev(test),
+        input_shape=tuple(train.x.shape[1:]),
+        num_classes=num_classes,
+        mean=mean,
+        std=std,
+        name=str(cfg.name),
     )

@@ -39,7 +39,9 @@ def _circles(cfg) -> RawData:
     from sklearn.datasets import make_circles
 
     x, y = make_circles(
-        n_samples=cfg.n_samples, noise=cfg.noise, factor=cfg.get("factor", 0.5),
+        n_samples=cfg.n_samples,
+        noise=cfg.noise,
+        factor=cfg.get("factor", 0.5),
         random_state=cfg.get("seed", 0),
     )
     return RawData(x.astype(np.float32), y.astype(np.int64))
@@ -49,8 +51,11 @@ def _blobs(cfg) -> RawData:
     from sklearn.datasets import make_blobs
 
     x, y = make_blobs(
-        n_samples=cfg.n_samples, centers=cfg.get("centers", 3), n_features=cfg.get("n_features", 2),
-        cluster_std=cfg.noise, random_state=cfg.get("seed", 0),
+        n_samples=cfg.n_samples,
+        centers=cfg.get("centers", 3),
+        n_features=cfg.get("n_features", 2),
+        cluster_std=cfg.noise,
+        random_state=cfg.get("seed", 0),
     )
     return RawData(x.astype(np.float32), y.astype(np.int64))
 
@@ -119,7 +124,9 @@ def _torchvision(cfg) -> RawData:
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted..."
         raise DataError(f"{cls_name} not found under {root / sub} ({e}). {how}") from None
     except Exception as e:
-        raise DataError(f"{cls_name} files under {root / sub} are corrupt or unreadable ({type(e).__name__}: {e}).") from None
+        raise DataError(
+            f"{cls_name} files under {root / sub} are corrupt or unreadable ({type(e).__name__}: {e})."
+        ) from None
 
     def arrays(ds) -> tuple[torch.Tensor, np.ndarray]:
         data = torch.as_tensor(ds.data)

@@ -92,9 +92,7 @@ def _carve(idx: np.ndarray, y: np.ndarray, n_out: int, seed: int) -> tuple[np.nd
     """Split idx into (rest, carved) with |carved| = n_out, stratified on y[idx]."""
     if n_out <= 0:
         return idx, idx[:0]
-    rest, out = train_test_split(
-        idx, test_size=n_out, random_state=seed, stratify=_stratify(y[idx], n_out)
-    )
+    rest, out = train_test_split(idx, test_size=n_out, random_state=seed, stratify=_stratify(y[idx], n_out))
     return np.sort(rest), np.sort(out)
 
 

@@ -32,8 +32,14 @@ def build_model(cfg, input_shape: tuple[int, ...], num_classes: int) -> nn.Modul
     hidden = list(m.hidden)
     kps, in_kp, alpha = dropout_keep_probs(reg_cfg(cfg), len(hidden))
     common = dict(
-        input_shape=input_shape, num_classes=num_classes, hidden=hidden, activation=act,
-        batch_norm=m.get("batch_norm", "none"), keep_probs=kps, input_keep_prob=in_kp, alpha_dropout=alpha,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        hidden=hidden,
+        activation=act,
+        batch_norm=m.get("batch_norm", "none"),
+        keep_probs=kps,
+        input_keep_prob=in_kp,
+        alpha_dropout=alpha,
     )
     if m.name == "mlp":
         model = build_mlp(**common)

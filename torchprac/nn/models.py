@@ -16,8 +16,9 @@ from torchprac.nn.dropout import InvertedDropout
 BN_PLACEMENTS = ("none", "before", "after")
 
 
-def _block(linear: nn.Module, bn: Callable[[], nn.Module] | None, placement: str,
-           act: nn.Module, extra: Sequence[nn.Module]) -> nn.Sequential:
+def _block(
+    linear: nn.Module, bn: Callable[[], nn.Module] | None, placement: str, act: nn.Module, extra: Sequence[nn.Module]
+) -> nn.Sequential:
     parts: list[tuple[str, nn.Module]] = [("linear", linear)]
     if placement == "before" and bn is not None:
         parts.append(("bn", bn()))
@@ -35,9 +36,14 @@ def _dropout(keep_prob: float | None, alpha: bool) -> list[nn.Module]:
 
 
 def build_mlp(
-    input_shape: Sequence[int], num_classes: int, hidden: Sequence[int],
-    activation: Callable[[], nn.Module], batch_norm: str = "none",
-    keep_probs: Sequence[float] | None = None, input_keep_prob: float = 1.0, alpha_dropout: bool = False,
+    input_shape: Sequence[int],
+    num_classes: int,
+    hidden: Sequence[int],
+    activation: Callable[[], nn.Module],
+    batch_norm: str = "none",
+    keep_probs: Sequence[float] | None = None,
+    input_keep_prob: float = 1.0,
+    alpha_dropout: bool = False,
 ) -> nn.Sequential:
     layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
     layers.update((f"input_drop{i}", m) for i, m in enumerate(_dropout(input_keep_prob, alpha_dropout)))
@@ -46,7 +52,10 @@ def build_mlp(
         kp = keep_probs[i] if keep_probs else None
         layers[f"layer{i + 1}"] = _block(
             nn.Linear(width, h, bias=batch_norm != "before"),  # BN before act makes the bias redundant
-            (lambda h=h: nn.BatchNorm1d(h)), batch_norm, activation(), _dropout(kp, alpha_dropout),
+            (lambda h=h: nn.BatchNorm1d(h)),
+            batch_norm,
+            activation(),
+            _dropout(kp, alpha_dropout),
         )
         width = h
     layers["head"] = nn.Linear(width, num_classes)
@@ -54,9 +63,16 @@ def build_mlp(
 
 
 def build_cnn(
-    input_shape: Sequence[int], num_classes: int, channels: Sequence[int], hidden: Sequence[int],
-    activation: Callable[[], nn.Module], kernel_size: int = 3, batch_norm: str = "none",
-    keep_probs: Sequence[float] | None = None, input_keep_prob: float = 1.0, alpha_dropout: bool = False,
+    input_shape: Sequence[int],
+    num_classes: int,
+    channels: Sequence[int],
+    hidden: Sequence[int],
+    activation: Callable[[], nn.Module],
+    kernel_size: int = 3,
+    batch_norm: str = "none",
+    keep_probs: Sequence[float] | None = None,
+    input_keep_prob: float = 1.0,
+    alpha_dropout: bool = False,
 ) -> nn.Sequential:
     if len(input_shape) == 3:
         conv, bn, pool = nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d
@@ -73,7 +89,10 @@ def build_cnn(
     for i, c in enumerate(channels):
         block = _block(
             conv(c_in, c, kernel_size, padding=kernel_size // 2, bias=batch_norm != "before"),
-            (lambda c=c: bn(c)), batch_norm, activation(), [],
+            (lambda c=c: bn(c)),
+            batch_norm,
+            activation(),
+            [],
         )
         block.add_module("pool", pool(2))
         layers[f"conv{i + 1}"] = block
@@ -88,8 +107,11 @@ def build_cnn(
     for i, h in enumerate(hidden):
         kp = keep_probs[i] if keep_probs else None
         layers[f"fc{i + 1}"] = _block(
-            nn.Linear(width, h, bias=batch_norm != "before"), (lambda h=h: nn.BatchNorm1d(h)),
-            batch_norm, activation(), _dropout(kp, alpha_dropout),
+            nn.Linear(width, h, bias=batch_norm != "before"),
+            (lambda h=h: nn.BatchNorm1d(h)),
+            batch_norm,
+            activation(),
+            _dropout(kp, alpha_dropout),
         )
         width = h
     layers["head"] = nn.Linear(width, num_classes)

@@ -67,8 +67,12 @@ def build_optim(cfg, model: nn.Module, steps_per_epoch: int, epochs: int) -> Opt
     scheduler = build_scheduler(cfg.scheduler, optimizer, total, float(ocfg.lr))
     reg = reg_cfg(cfg)
     return OptimBundle(
-        optimizer=optimizer, scheduler=scheduler, interval=interval,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        interval=interval,
         monitor=cfg.scheduler.get("monitor"),
-        penalty=build_penalty(reg, model), clipper=build_clipper(cfg.clip, list(model.parameters())),
-        constraints=build_constraints(reg, model), full_batch=bool(ocfg.get("full_batch", False)),
+        penalty=build_penalty(reg, model),
+        clipper=build_clipper(cfg.clip, list(model.parameters())),
+        constraints=build_constraints(reg, model),
+        full_batch=bool(ocfg.get("full_batch", False)),
     )

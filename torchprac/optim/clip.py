@@ -8,8 +8,14 @@ from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm
 
 
 class Clipper:
-    def __init__(self, params: list[torch.nn.Parameter], kind: str = "none", max_norm: float = 1.0,
-                 norm_type: float = 2.0, clip_value: float = 0.5) -> None:
+    def __init__(
+        self,
+        params: list[torch.nn.Parameter],
+        kind: str = "none",
+        max_norm: float = 1.0,
+        norm_type: float = 2.0,
+        clip_value: float = 0.5,
+    ) -> None:
         self.params, self.kind = [p for p in params if p.requires_grad], kind
         self.max_norm, self.norm_type, self.clip_value = float(max_norm), float(norm_type), float(clip_value)
         self.fired: torch.Tensor | None = None  # device counter, created lazily on the grads' device
@@ -43,5 +49,10 @@ class Clipper:
 
 
 def build_clipper(cfg, params: list[torch.nn.Parameter]) -> Clipper:
-    return Clipper(params, kind=cfg.name, max_norm=cfg.get("max_norm", 1.0),
-                   norm_type=cfg.get("norm_type", 2.0), clip_value=cfg.get("clip_value", 0.5))
+    return Clipper(
+        params,
+        kind=cfg.name,
+        max_norm=cfg.get("max_norm", 1.0),
+        norm_type=cfg.get("norm_type", 2.0),
+        clip_value=cfg.get("clip_value", 0.5),
+    )

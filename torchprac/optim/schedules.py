@@ -44,8 +44,9 @@ class ExponentialDecayLR(_ClosedForm):
 class PiecewiseConstantLR(LRScheduler):
     """lr(t) = values[i] for boundaries[i-1] <= t < boundaries[i] (absolute lrs, all groups)."""
 
-    def __init__(self, optimizer: Optimizer, boundaries: Sequence[int], values: Sequence[float],
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: Optimizer, boundaries: Sequence[int], values: Sequence[float], last_epoch: int = -1
+    ) -> None:
         if len(values) != len(boundaries) + 1:
             raise ValueError(
                 f"scheduler.values needs len(boundaries) + 1 = {len(boundaries) + 1} entries, got {len(values)}"
@@ -60,13 +61,20 @@ class PiecewiseConstantLR(LRScheduler):
         return [self.values[i] for _ in self.base_lrs]
 
 
-def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_fraction: float = 0.05,
-                  start_factor: float = 0.01, eta_min: float = 0.0) -> SequentialLR:
+def warmup_cosine(
+    optimizer: Optimizer,
+    total_steps: int,
+    warmup_fraction: float = 0.05,
+    start_factor: float = 0.01,
+    eta_min: float = 0.0,
+) -> SequentialLR:
     """Linear warm-up over warmup_fraction of the run, then cosine annealing to eta_min."""
     warmup = max(1, int(round(warmup_fraction * total_steps)))
     return SequentialLR(
         optimizer,
-        [LinearLR(optimizer, start_factor=start_factor, total_iters=warmup),
-         CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup), eta_min=eta_min)],
+        [
+            LinearLR(optimizer, start_factor=start_factor, total_iters=warmup),
+            CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup), eta_min=eta_min),
+        ],
         milestones=[warmup],
     )

@@ -6,5 +6,15 @@ from torchprac.train.early_stopping import EarlyStopping
 from torchprac.train.tensorboard import TBLogger
 from torchprac.train.trainer import Diverged, FitResult, Trainer, evaluate
 
-__all__ = ["Callback", "CheckpointCallback", "EarlyStopping", "TBLogger", "Trainer", "FitResult",
-           "Diverged", "evaluate", "load_checkpoint", "save_atomic"]
+__all__ = [
+    "Callback",
+    "CheckpointCallback",
+    "EarlyStopping",
+    "TBLogger",
+    "Trainer",
+    "FitResult",
+    "Diverged",
+    "evaluate",
+    "load_checkpoint",
+    "save_atomic",
+]

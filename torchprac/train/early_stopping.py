@@ -9,8 +9,15 @@ from torch import nn
 
 
 class EarlyStopping:
-    def __init__(self, monitor: str = "dev/loss", mode: str = "min", patience: int = 10,
-                 min_delta: float = 0.0, enabled: bool = True, restore_best: bool = True) -> None:
+    def __init__(
+        self,
+        monitor: str = "dev/loss",
+        mode: str = "min",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        enabled: bool = True,
+        restore_best: bool = True,
+    ) -> None:
         self.monitor, self.mode, self.patience = monitor, mode, int(patience)
         self.min_delta, self.enabled, self.restore_best = float(min_delta), bool(enabled), bool(restore_best)
         self.best = math.inf if mode == "min" else -math.inf
@@ -40,8 +47,7 @@ class EarlyStopping:
         return False
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
-                "best_state": self.best_state}
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "best_state": self.best_state}
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]

@@ -34,8 +34,7 @@ class FitResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, batch_size: int = 4096,
-             autocast=nullcontext) -> dict[str, torch.Tensor]:
+def evaluate(model: nn.Module, split: Split, batch_size: int = 4096, autocast=nullcontext) -> dict[str, torch.Tensor]:
     """Mean cross-entropy and accuracy over a split, in eval mode, as device tensors."""
     was_training = model.training
     model.eval()
@@ -43,7 +42,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 4096,
     correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
     n = len(split)
     for i in range(0, n, batch_size):
-        xb, yb = split.x[i:i + batch_size], split.y[i:i + batch_size]
+        xb, yb = split.x[i : i + batch_size], split.y[i : i + batch_size]
         with autocast():
             logits = model(xb)
         loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
@@ -53,12 +52,30 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 4096,
 
 
 class Trainer:
-    def __init__(self, model: nn.Module, optim: OptimBundle, train: Split, dev: Split, *,
-                 epochs: int, batch_size: int, drop_last: bool = False, log_every_n_steps: int = 25,
-                 eval_batch_size: int = 4096, early_stopping: EarlyStopping | None = None,
-                 callbacks: list[Callback] | None = None, logger=None, augment=None,
-                 seed: int = 0, progress: bool | None = None, histograms: bool = True,
-                 autocast=nullcontext, scaler=None, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        optim: OptimBundle,
+        train: Split,
+        dev: Split,
+        *,
+        epochs: int,
+        batch_size: int,
+        drop_last: bool = False,
+        log_every_n_steps: int = 25,
+        eval_batch_size: int = 4096,
+        early_stopping: EarlyStopping | None = None,
+        callbacks: list[Callback] | None = None,
+        logger=None,
+        augment=None,
+        seed: int = 0,
+        progress: bool | None = None,
+        histograms: bool = True,
+        autocast=nullcontext,
+        scaler=None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         # DDP: train through the wrapper (it all-reduces gradients); evaluate, checkpoint and
         # restore the plain module, so state dicts carry no "module." prefix.
         self.net = model
@@ -83,8 +100,10 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.stop_reason = ""
         self.last_finite_loss, self.last_finite_step = float("nan"), 0
-        self._hooks = {h: overriding(self.callbacks, h) for h in
-                       ("on_fit_start", "on_before_step", "on_after_step", "on_log", "on_epoch_end", "on_fit_end")}
+        self._hooks = {
+            h: overriding(self.callbacks, h)
+            for h in ("on_fit_start", "on_before_step", "on_after_step", "on_log", "on_epoch_end", "on_fit_end")
+        }
 
     # -- sizes ------------------------------------------------------------------------------
     @property
@@ -142,14 +161,25 @@ class Trainer:
 
     def _new_acc(self) -> dict:
         z = torch.zeros((), device=self.device)
-        return {"loss": z.clone(), "correct": z.clone().long(), "penalty": z.clone(),
-                "grad_norm": z.clone(), "n": 0, "steps": 0}
+        return {
+            "loss": z.clone(),
+            "correct": z.clone().long(),
+            "penalty": z.clone(),
+            "grad_norm": z.clone(),
+            "n": 0,
+            "steps": 0,
+        }
 
     def _flush(self, acc: dict, steps: int) -> dict[str, float]:
         """The only per-interval host sync: read the running sums, check they are finite."""
         if self.world_size > 1:  # each rank summed its own shards
-            sums = torch.stack([acc["loss"].double(), acc["correct"].double(),
-                                torch.tensor(float(acc["n"]), dtype=torch.float64, device=self.device)])
+            sums = torch.stack(
+                [
+                    acc["loss"].double(),
+                    acc["correct"].double(),
+                    torch.tensor(float(acc["n"]), dtype=torch.float64, device=self.device),
+                ]
+            )
             dist.all_reduce(sums)
             acc = {**acc, "loss": sums[0], "correct": sums[1], "n": int(sums[2])}
         n = max(acc["n"], 1)
@@ -185,7 +215,7 @@ class Trainer:
                     dist.broadcast(perm, 0)
                 acc, since = self._new_acc(), 0
                 for i in range(spe):
-                    chunk = perm[i * gb:(i + 1) * gb]
+                    chunk = perm[i * gb : (i + 1) * gb]
                     if ws == 1:
                         self._step(chunk, acc)
                     elif len(chunk) >= ws:
@@ -209,23 +239,31 @@ class Trainer:
                 stop = self._end_epoch(acc, since)
                 if stop:
                     status = "early_stopped"
-                    message = (f"early stopping: {self.es.monitor} did not improve for "
-                               f"{self.es.patience} epochs (best {self.es.best:.4f} at epoch {self.es.best_epoch + 1})")
+                    message = (
+                        f"early stopping: {self.es.monitor} did not improve for "
+                        f"{self.es.patience} epochs (best {self.es.best:.4f} at epoch {self.es.best_epoch + 1})"
+                    )
                     break
         except Diverged:
             status = "diverged"
-            last = (f"last finite loss {self.last_finite_loss:.4g} at step {self.last_finite_step}"
-                    if self.last_finite_step else "no finite loss logged before it")
-            message = (f"diverged: the training loss was non-finite at step {self.global_step} "
-                       f"(epoch {self.epoch + 1}; checked every trainer.log_every_n_steps steps and at "
-                       f"epoch ends); {last}. Try a lower optimizer.lr, clip=norm, or a smaller init scale.")
+            last = (
+                f"last finite loss {self.last_finite_loss:.4g} at step {self.last_finite_step}"
+                if self.last_finite_step
+                else "no finite loss logged before it"
+            )
+            message = (
+                f"diverged: the training loss was non-finite at step {self.global_step} "
+                f"(epoch {self.epoch + 1}; checked every trainer.log_every_n_steps steps and at "
+                f"epoch ends); {last}. Try a lower optimizer.lr, clip=norm, or a smaller init scale."
+            )
         finally:
             if bar is not None:
                 bar.close()
         restored = status != "diverged" and self.es.restore(self.model)
         if status == "completed":
             message = f"completed {self.epoch} epochs" + (
-                f"; best {self.es.monitor} {self.es.best:.4f} at epoch {self.es.best_epoch + 1}" if restored else "")
+                f"; best {self.es.monitor} {self.es.best:.4f} at epoch {self.es.best_epoch + 1}" if restored else ""
+            )
         result = FitResult(status, self.epoch, self.es.best_epoch, message, self.history)
         for hook in self._hooks["on_fit_end"]:
             hook(self, result)
@@ -238,7 +276,9 @@ class Trainer:
             both = torch.stack([dev["loss"], dev["accuracy"]])
             dist.broadcast(both, 0)
             dev = {"loss": both[0], "accuracy": both[1]}
-        logs.update({"loss/dev": float(dev["loss"]), "metric/accuracy_dev": float(dev["accuracy"]), "epoch": self.epoch + 1})
+        logs.update(
+            {"loss/dev": float(dev["loss"]), "metric/accuracy_dev": float(dev["accuracy"]), "epoch": self.epoch + 1}
+        )
         if not math.isfinite(logs["loss/dev"]):
             raise Diverged(logs["loss/dev"])
         self.epoch += 1
@@ -278,5 +318,11 @@ def _progress(enabled: bool | None, total: int, desc: str):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, disable=None if enabled is None else not enabled,
-                unit="step", leave=False, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc=desc,
+        disable=None if enabled is None else not enabled,
+        unit="step",
+        leave=False,
+        dynamic_ncols=True,
+    )
