@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import sys
 from contextlib import nullcontext
@@ -356,4 +355,4 @@ def _logs_to_stderr() -> bool:
     )
 
 
-__all__ = ["run", "main", "hparams_of", "math"]
+__all__ = ["run", "main", "hparams_of"]
