@@ -192,42 +192,19 @@ def hand_loop(
     return run
 
 
-# -- (b) torchprac's Trainer, built as torchprac.run builds it --------------------------------
-def _health_callbacks(cfg, model: nn.Module, logger) -> list:
-    """The health monitor at its default cadence, as run.py adds it (guarded: the bench also
-    runs on a tree that predates it)."""
-    h = cfg.trainer.get("health")
-    if h is None or not h.get("enabled", False):
-        return []
-    try:
-        from torchprac.diagnose.health import HealthMonitor
-    except ImportError:
-        return []
-    return [
-        HealthMonitor(
-            model,
-            logger,
-            int(h.every_n_steps),
-            float(h.get("vanishing_ratio", 1000.0)),
-            float(h.get("exploding_norm", 1000.0)),
-        )
-    ]
-
-
+# -- (b) torchprac's Trainer, built by torchprac.run's own stage functions -------------------
 def torchprac_trainer(
     data: tuple[torch.Tensor, ...], batch: int, epochs: int, run_dir: Path, overrides: list[str] | None = None
 ) -> tuple[Callable[[], object], Callable[[], None]]:
-    """(fit, close): everything run.py builds (TensorBoard logger with the config text, early
-    stopping, checkpoints, histograms, health) with the config tree's trainer defaults."""
+    """(fit, close): what run.py builds (TensorBoard logger with the config text, early stopping,
+    checkpoints, histograms, the health monitor) from the config tree's trainer defaults."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from torchprac.data.splits import Split
-    from torchprac.nn import build_model
-    from torchprac.optim import build_optim
-    from torchprac.run import precision_context
-    from torchprac.train import CheckpointCallback, EarlyStopping, TBLogger, Trainer
-    from torchprac.train.trainer import steps_per_epoch
+    from torchprac import distributed
+    from torchprac.data.splits import Split, Splits
+    from torchprac.run import build_model_on, build_optim_for, build_trainer, precision_context
+    from torchprac.train import TBLogger
 
     x, y, xd, yd = data
     ov = [
@@ -235,54 +212,19 @@ def torchprac_trainer(
         f"trainer.batch_size={batch}",
         f"trainer.epochs={epochs}",
         f"paths.run_dir={run_dir}",
+        "trainer.progress=false",  # the bench prints its own table
         *(overrides or []),
     ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=ov)
-    t = cfg.trainer
     torch.manual_seed(0)
-    model = build_model(cfg, INPUT_SHAPE, CLASSES).to(x.device)
-    if t.compile:
-        model = torch.compile(model)
-    optim = build_optim(cfg, model, steps_per_epoch(len(x), batch, bool(t.drop_last)), epochs)
-    autocast, scaler = precision_context(str(t.precision), x.device)
+    splits = Splits(Split(x, y), Split(xd, yd), None, INPUT_SHAPE, CLASSES)
+    model = build_model_on(cfg, splits, x.device)
+    optim = build_optim_for(cfg, model, splits, world_size=1)
     logger = TBLogger(run_dir)
     logger.text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```")
-    es = t.early_stopping
-    callbacks = _health_callbacks(cfg, model, logger)
-    if t.checkpoint.enabled:
-        callbacks.append(
-            CheckpointCallback(
-                run_dir / "checkpoints",
-                extra={"input_shape": list(INPUT_SHAPE), "num_classes": CLASSES, "config": OmegaConf.to_yaml(cfg)},
-            )
-        )
-    trainer = Trainer(
-        model,
-        optim,
-        Split(x, y),
-        Split(xd, yd),
-        epochs=epochs,
-        batch_size=batch,
-        drop_last=t.drop_last,
-        log_every_n_steps=t.log_every_n_steps,
-        eval_batch_size=t.eval_batch_size,
-        early_stopping=EarlyStopping(
-            monitor=es.monitor,
-            mode=es.mode,
-            patience=es.patience,
-            min_delta=es.min_delta,
-            enabled=es.enabled,
-            restore_best=es.restore_best,
-        ),
-        callbacks=callbacks,
-        logger=logger,
-        seed=int(t.seed),
-        progress=False,
-        histograms=bool(t.histograms),
-        autocast=autocast,
-        scaler=scaler,
-    )
+    precision = precision_context(str(cfg.trainer.precision), x.device)
+    trainer, _ = build_trainer(cfg, model, optim, splits, logger, distributed.setup(x.device), None, run_dir, precision)
     return trainer.fit, logger.close
 
 

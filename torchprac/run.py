@@ -114,16 +114,9 @@ def write_json(path: Path, obj: dict) -> None:
 def run(cfg: DictConfig) -> float:
     """Train one configuration; returns the dev objective (worst value if the run diverged)."""
     from torchprac.data import build_data
-    from torchprac.data.augment import build_augment
-    from torchprac.diagnose import diagnose
-    from torchprac.diagnose.gradcheck import run_gradcheck
-    from torchprac.diagnose.health import HealthMonitor
-    from torchprac.nn import build_model
     from torchprac.nn.transfer import build_transfer
-    from torchprac.optim import build_optim
-    from torchprac.train import CheckpointCallback, EarlyStopping, TBLogger, Trainer, evaluate
+    from torchprac.train import TBLogger
     from torchprac.train.resume import find_checkpoint, restore_model, restore_trainer
-    from torchprac.train.trainer import steps_per_epoch
 
     validate(cfg)
     t = cfg.trainer
@@ -133,9 +126,50 @@ def run(cfg: DictConfig) -> float:
     resume = find_checkpoint(run_dir, device) if t.resume == "auto" else None
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(int(t.seed), bool(t.deterministic))
-    autocast, scaler = precision_context(str(t.precision), device)
+    precision = precision_context(str(t.precision), device)  # refuses 16-mixed without CUDA, early
 
     splits = build_data(cfg.data, seed=int(t.seed), device=device)
+    _log_data(splits, device)
+    model = build_model_on(cfg, splits, device)
+    transfer = build_transfer(cfg, model)  # model.pretrained: reuse layers, freeze/unfreeze callback
+    optim = build_optim_for(cfg, model, splits, ddp.world_size)
+    if resume is not None:
+        restore_model(*resume, model, optim)
+
+    logger = ddp.logger(lambda: TBLogger(run_dir))  # rank 0 alone writes
+    logger.text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```")
+    gradcheck = None
+    if cfg.get("mode", "train") == "gradcheck" or t.gradcheck:  # raises GradcheckError on failure
+        from torchprac.diagnose.gradcheck import run_gradcheck
+
+        gradcheck = run_gradcheck(cfg, model, splits.train, reg_cfg(cfg), logger, run_dir if ddp.is_main else None)
+        if cfg.mode == "gradcheck":
+            logger.close()
+            ddp.close()
+            return float(gradcheck.worst.rel_diff)
+
+    trainer, health = build_trainer(cfg, model, optim, splits, logger, ddp, transfer, run_dir, precision)
+    if resume is not None:
+        restore_trainer(resume[0], trainer)
+    result = trainer.fit()
+
+    out = results(cfg, model, splits, result, trainer.autocast, logger)
+    if health is not None:
+        out["health"] = {"warnings": health.warnings}
+    if gradcheck is not None:
+        out["gradcheck"] = {k: v for k, v in gradcheck.to_dict().items() if k != "rows"}
+    out["message"] = result.message
+    if ddp.is_main:
+        write_json(run_dir / "metrics.json", out)
+    logger.hparams(hparams_of(cfg), hparam_metrics(out["metrics"], result.epochs_run))
+    logger.close()
+    ddp.close()
+    _summary(out, run_dir)
+    return float(out["objective"]["value"])
+
+
+# -- the stages -----------------------------------------------------------------------------
+def _log_data(splits, device: torch.device) -> None:
     log.info(
         "data %s: train %d, dev %d, test %s, input %s, %d classes, device %s",
         splits.name,
@@ -146,29 +180,37 @@ def run(cfg: DictConfig) -> float:
         splits.num_classes,
         device,
     )
-    model = build_model(cfg, splits.input_shape, splits.num_classes).to(device)
-    transfer = build_transfer(cfg, model)  # model.pretrained: reuse layers, freeze/unfreeze callback
-    if device.type == "cuda" and cfg.model.name == "cnn" and not t.deterministic:
-        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN time its conv kernels once
-    if t.compile:
-        model = torch.compile(model)
-    full = bool(cfg.optimizer.get("full_batch", False))
-    spe = steps_per_epoch(
-        len(splits.train), len(splits.train) if full else int(t.batch_size) * ddp.world_size, bool(t.drop_last)
-    )
-    optim = build_optim(cfg, model, spe, int(t.epochs))
-    if resume is not None:
-        restore_model(*resume, model, optim)
 
-    logger = ddp.logger(lambda: TBLogger(run_dir))  # rank 0 alone writes
-    logger.text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```")
-    gradcheck = None
-    if cfg.get("mode", "train") == "gradcheck" or t.gradcheck:  # raises GradcheckError on failure
-        gradcheck = run_gradcheck(cfg, model, splits.train, reg_cfg(cfg), logger, run_dir if ddp.is_main else None)
-        if cfg.mode == "gradcheck":
-            logger.close()
-            ddp.close()
-            return float(gradcheck.worst.rel_diff)
+
+def build_model_on(cfg: DictConfig, splits, device: torch.device) -> torch.nn.Module:
+    from torchprac.nn import build_model
+
+    model = build_model(cfg, splits.input_shape, splits.num_classes).to(device)
+    if device.type == "cuda" and cfg.model.name == "cnn" and not cfg.trainer.deterministic:
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN time its conv kernels once
+    if cfg.trainer.compile:
+        model = torch.compile(model)
+    return model
+
+
+def build_optim_for(cfg: DictConfig, model: torch.nn.Module, splits, world_size: int):
+    from torchprac.optim import build_optim
+    from torchprac.train.trainer import steps_per_epoch
+
+    t = cfg.trainer
+    n = len(splits.train)
+    batch = n if cfg.optimizer.get("full_batch", False) else int(t.batch_size) * world_size
+    return build_optim(cfg, model, steps_per_epoch(n, batch, bool(t.drop_last)), int(t.epochs))
+
+
+def build_trainer(cfg: DictConfig, model, optim, splits, logger, ddp, transfer, run_dir: Path, precision):
+    """The Trainer with its callbacks (transfer, health, checkpoints) and augmentation.
+    `precision` is precision_context()'s (autocast, scaler); `transfer` a callback or None."""
+    from torchprac.data.augment import build_augment
+    from torchprac.diagnose.health import HealthMonitor
+    from torchprac.train import CheckpointCallback, EarlyStopping, Trainer
+
+    t = cfg.trainer
     es_cfg = t.early_stopping
     es = EarlyStopping(
         monitor=es_cfg.monitor,
@@ -190,17 +232,13 @@ def run(cfg: DictConfig) -> float:
         )
         callbacks.append(health)
     if t.checkpoint.enabled:
-        callbacks.append(
-            CheckpointCallback(
-                run_dir / "checkpoints",
-                extra={
-                    "input_shape": list(splits.input_shape),
-                    "num_classes": splits.num_classes,
-                    "config": OmegaConf.to_yaml(cfg),
-                },
-            )
-        )
-    progress = None if t.progress == "auto" else bool(t.progress)
+        extra = {
+            "input_shape": list(splits.input_shape),
+            "num_classes": splits.num_classes,
+            "config": OmegaConf.to_yaml(cfg),
+        }
+        callbacks.append(CheckpointCallback(run_dir / "checkpoints", extra=extra))
+    autocast, scaler = precision
     augment = build_augment(reg_cfg(cfg), splits.input_shape)  # training batches only
     trainer = Trainer(
         ddp.wrap(model, int(t.seed)),
@@ -216,7 +254,7 @@ def run(cfg: DictConfig) -> float:
         callbacks=callbacks,
         logger=logger,
         seed=int(t.seed),
-        progress=progress,
+        progress=None if t.progress == "auto" else bool(t.progress),
         histograms=bool(t.histograms),
         autocast=autocast,
         scaler=scaler,
@@ -227,16 +265,24 @@ def run(cfg: DictConfig) -> float:
     if augment is not None:
         # Draw from the trainer's seeded generator: reproducible, and checkpointed with its RNG state.
         augment.generator = trainer.generator
-    if resume is not None:
-        restore_trainer(resume[0], trainer)
-    result = trainer.fit()
+    return trainer, health
 
+
+def results(cfg: DictConfig, model, splits, result, autocast, logger) -> dict:
+    """Final evaluation with the (restored best) weights, objective and diagnosis: the
+    metrics.json body (without the closing message)."""
+    from torchprac.diagnose import diagnose
+    from torchprac.train import evaluate
+
+    t = cfg.trainer
     metrics: dict[str, dict[str, float]] = {}
     if result.status != "diverged":
         for name, split in splits.items():
             ev = evaluate(model, split, int(t.eval_batch_size), autocast)
             metrics[name] = {"loss": float(ev["loss"]), "accuracy": float(ev["accuracy"])}
     objective = objective_of(cfg, metrics)
+    if result.status == "diverged":
+        objective["value"] = worst(objective["mode"])
     out: dict = {
         "status": result.status,
         "epochs_run": result.epochs_run,
@@ -244,10 +290,7 @@ def run(cfg: DictConfig) -> float:
         "objective": objective,
         "metrics": metrics,
     }
-    if result.status == "diverged":
-        objective["value"] = worst(objective["mode"])
     if metrics:
-        reg = reg_cfg(cfg)
         d = diagnose(
             1 - metrics["train"]["accuracy"],
             1 - metrics["dev"]["accuracy"],
@@ -260,8 +303,8 @@ def run(cfg: DictConfig) -> float:
                 "optimizer": cfg.optimizer.name,
                 "activation": cfg.activation.name,
                 "batch_norm": cfg.model.get("batch_norm", "none"),
-                "reg": reg,
-                "early_stopping": bool(es_cfg.enabled),
+                "reg": reg_cfg(cfg),
+                "early_stopping": bool(t.early_stopping.enabled),
                 "early_stopped": result.status == "early_stopped",
                 "weight_decay": float(cfg.optimizer.get("weight_decay", 0.0) or 0.0),
                 "train_subset": cfg.data.get("train_subset"),
@@ -270,25 +313,18 @@ def run(cfg: DictConfig) -> float:
         )
         out["diagnosis"] = {k: v for k, v in d.to_dict().items() if k not in ("train_error", "dev_error")}
         logger.text("diagnosis", d.text())
-    if health is not None:
-        out["health"] = {"warnings": health.warnings}
-    if gradcheck is not None:
-        out["gradcheck"] = {k: v for k, v in gradcheck.to_dict().items() if k != "rows"}
-    out["message"] = result.message
-    if ddp.is_main:
-        write_json(run_dir / "metrics.json", out)
+    return out
 
-    hp_metrics = {
+
+def hparam_metrics(metrics: dict, epochs_run: int) -> dict[str, float]:
+    """The fixed metric keys of the HParams tab (NaN for a split the run does not have)."""
+    hp = {
         f"hparam/{s}_{k}": metrics.get(s, {}).get(k, float("nan"))
         for s in ("train", "dev", "test")
         for k in ("loss", "accuracy")
     }
-    hp_metrics["hparam/epochs_run"] = float(result.epochs_run)
-    logger.hparams(hparams_of(cfg), hp_metrics)
-    logger.close()
-    ddp.close()
-    _summary(out, run_dir)
-    return float(objective["value"])
+    hp["hparam/epochs_run"] = float(epochs_run)
+    return hp
 
 
 def _summary(out: dict, run_dir: Path) -> None:
