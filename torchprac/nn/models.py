@@ -47,10 +47,27 @@ def build_mlp(
 ) -> nn.Sequential:
     layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
     layers.update((f"input_drop{i}", m) for i, m in enumerate(_dropout(input_keep_prob, alpha_dropout)))
-    width = prod(input_shape)
+    _dense_head(
+        layers, "layer", prod(input_shape), hidden, num_classes, activation, batch_norm, keep_probs, alpha_dropout
+    )
+    return nn.Sequential(layers)
+
+
+def _dense_head(
+    layers: OrderedDict[str, nn.Module],
+    prefix: str,
+    width: int,
+    hidden: Sequence[int],
+    num_classes: int,
+    activation: Callable[[], nn.Module],
+    batch_norm: str,
+    keep_probs: Sequence[float] | None,
+    alpha_dropout: bool,
+) -> None:
+    """Append the fully connected hidden blocks `<prefix>1..N` (with per-layer dropout) and the head."""
     for i, h in enumerate(hidden):
         kp = keep_probs[i] if keep_probs else None
-        layers[f"layer{i + 1}"] = _block(
+        layers[f"{prefix}{i + 1}"] = _block(
             nn.Linear(width, h, bias=batch_norm != "before"),  # BN before act makes the bias redundant
             (lambda h=h: nn.BatchNorm1d(h)),
             batch_norm,
@@ -59,7 +76,6 @@ def build_mlp(
         )
         width = h
     layers["head"] = nn.Linear(width, num_classes)
-    return nn.Sequential(layers)
 
 
 def build_cnn(
@@ -104,15 +120,5 @@ def build_cnn(
     with torch.no_grad():
         width = probe(torch.zeros(1, *input_shape)).shape[1]
     probe.train()
-    for i, h in enumerate(hidden):
-        kp = keep_probs[i] if keep_probs else None
-        layers[f"fc{i + 1}"] = _block(
-            nn.Linear(width, h, bias=batch_norm != "before"),
-            (lambda h=h: nn.BatchNorm1d(h)),
-            batch_norm,
-            activation(),
-            _dropout(kp, alpha_dropout),
-        )
-        width = h
-    layers["head"] = nn.Linear(width, num_classes)
+    _dense_head(layers, "fc", width, hidden, num_classes, activation, batch_norm, keep_probs, alpha_dropout)
     return nn.Sequential(layers)
