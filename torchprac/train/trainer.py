@@ -98,7 +98,6 @@ class Trainer:
         self.global_step = 0
         self.epoch = 0  # epochs completed
         self.history: list[dict[str, float]] = []
-        self.stop_reason = ""
         self.last_finite_loss, self.last_finite_step = float("nan"), 0
         self._hooks = {
             h: overriding(self.callbacks, h)
@@ -167,7 +166,6 @@ class Trainer:
             "penalty": z.clone(),
             "grad_norm": z.clone(),
             "n": 0,
-            "steps": 0,
         }
 
     def _flush(self, acc: dict, steps: int) -> dict[str, float]:
