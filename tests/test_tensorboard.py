@@ -53,7 +53,7 @@ def test_hparams_same_flat_keys_across_different_groups(tmp_path):
     assert {"optimizer", "lr", "batch_size", "init", "activation", "l2", "l1", "keep_prob", "scheduler", "clip"} <= set(
         ha
     )
-    assert ha["l2"].number_value == 0 and hb["l2"].number_value == 1e-4  # 0 when off
+    assert ha["l2"].number_value == 0 and hb["l2"].number_value == 1e-3  # 0 when off
     assert ha["optimizer"].string_value == "nesterov" and hb["optimizer"].string_value == "adam"
     assert hb["keep_prob"].number_value == 0.8 and ha["keep_prob"].number_value == 1.0
     assert "hparam/dev_accuracy" in ma
