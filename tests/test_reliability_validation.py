@@ -154,9 +154,12 @@ def test_unreadable_data_root_is_named(tmp_path, monkeypatch, capsys):
     from torchprac.run import main
 
     # Tests may run as root, for whom chmod 000 changes nothing: deny access the way os.access would.
-    monkeypatch.setattr(sources.os, "access", lambda *a, **k: False)
+    root = tmp_path / "data"
+    root.mkdir()
+    real_access = sources.os.access
+    monkeypatch.setattr(sources.os, "access", lambda p, *a, **k: False if Path(p) == root else real_access(p, *a, **k))
     with pytest.raises(SystemExit):
-        main(make_cfg(["data=mnist1d", f"data.root={tmp_path}"], tmp_path / "run"))
+        main(make_cfg(["data=mnist1d", f"data.root={root}"], tmp_path / "run"))
     err = capsys.readouterr().err
     assert "data.root" in err and "not readable" in err
 

@@ -77,15 +77,17 @@ class DistContext:
                     break  # not empty: someone else's, keep it
         return shared
 
-    def wrap(self, model: nn.Module, seed: int) -> nn.Module:
-        """DDP around the model (rank 0's initial weights are broadcast to all ranks)."""
+    def wrap(self, model: nn.Module, seed: int, find_unused_parameters: bool = False) -> nn.Module:
+        """DDP around the model (rank 0's initial weights are broadcast to all ranks).
+        find_unused_parameters: some parameters get no gradient in some steps (layers frozen
+        for transfer learning), which DDP's reducer must be told about."""
         if not self.enabled:
             return model
         import torch
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.local_rank] if self.device is not None and self.device.type == "cuda" else None
-        wrapped = DistributedDataParallel(model, device_ids=ids)
+        wrapped = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
         # Same permutation on every rank (the Trainer's own generator), but independent dropout /
         # augmentation noise per rank from the global generator.
         torch.manual_seed(seed + self.rank)

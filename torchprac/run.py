@@ -241,7 +241,7 @@ def build_trainer(cfg: DictConfig, model, optim, splits, logger, ddp, transfer, 
     autocast, scaler = precision
     augment = build_augment(reg_cfg(cfg), splits.input_shape)  # training batches only
     trainer = Trainer(
-        ddp.wrap(model, int(t.seed)),
+        ddp.wrap(model, int(t.seed), find_unused_parameters=transfer is not None),
         optim,
         splits.train,
         splits.dev,
@@ -330,7 +330,7 @@ def hparam_metrics(metrics: dict, epochs_run: int) -> dict[str, float]:
 def _summary(out: dict, run_dir: Path) -> None:
     m = out["metrics"]
     rows = [f"{s:<5} loss {v['loss']:.4f}  accuracy {v['accuracy']:.4f}" for s, v in m.items()]
-    log.info("%s: %s", out["status"], out["message"])
+    log.info("%s", out["message"])  # it starts with the status in words
     for r in rows:
         log.info("  %s", r)
     if "diagnosis" in out:
@@ -352,6 +352,12 @@ def main(cfg: DictConfig) -> float:
         if _in_multirun():  # one bad job must not end the sweep: it ranks last as failed
             return _failed_job(cfg, e)
         sys.exit(2)
+    except Exception as e:
+        if not _in_multirun():
+            raise  # a bug, not bad input: the traceback is what the developer needs
+        # In a sweep one crashing job must not take the others (and the summary) down.
+        log.exception("job failed: %s", e)
+        return _failed_job(cfg, e)
 
 
 def _in_multirun() -> bool:

@@ -5,7 +5,9 @@ Hydra itself, which lists the available options."""
 from __future__ import annotations
 
 import math
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -61,6 +63,8 @@ def choice(cfg: DictConfig, key: str, allowed: tuple, optional: bool = False) ->
     v = _get(cfg, key)
     if v is _MISSING or (v is None and optional):
         return
+    if _is_int(v) and str(v) in allowed:  # trainer.precision=32 arrives as an int
+        return
     if v not in allowed:
         raise ConfigError(key, v, "one of " + ", ".join(map(repr, allowed)))
 
@@ -85,6 +89,7 @@ def int_list(cfg: DictConfig, key: str, allow_empty: bool = True) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
+    _paths(cfg)
     _trainer(cfg)
     _data(cfg)
     _model(cfg)
@@ -94,6 +99,22 @@ def validate(cfg: DictConfig) -> None:
     _init(cfg)
     _reg(cfg)
     _diagnostics(cfg)
+
+
+def _paths(cfg: DictConfig) -> None:
+    """The run dir must be (or become) a writable folder: checked before anything is written."""
+    try:
+        run_dir = _get(cfg, "paths.run_dir")
+    except Exception:  # ${hydra:...} outside a Hydra app: the caller sets it
+        return
+    if run_dir in (_MISSING, None):
+        return
+    path = Path(str(run_dir)).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError("paths.run_dir", str(run_dir), "a folder (this path is a file)")
+    parent = next((p for p in (path, *path.parents) if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError("paths.run_dir", str(run_dir), "a folder that can be created and written")
 
 
 def _trainer(cfg: DictConfig) -> None:
@@ -183,6 +204,14 @@ def _optimizer(cfg: DictConfig) -> None:
 
 def _scheduler(cfg: DictConfig) -> None:
     choice(cfg, "scheduler.interval", ("step", "epoch"))
+    choice(cfg, "scheduler.monitor", ("dev/loss", "dev/accuracy"))
+    if _get(cfg, "scheduler.name") == "plateau":  # lr must drop when the monitor stops improving
+        monitor = _get(cfg, "scheduler.monitor")
+        expected = "min" if str(monitor).endswith("loss") else "max"
+        if _get(cfg, "scheduler.mode") != expected:
+            raise ConfigError(
+                "scheduler.mode", _get(cfg, "scheduler.mode"), f"{expected!r} for scheduler.monitor={monitor}"
+            )
     number(cfg, "scheduler.s", 0, lo_open=True)
     number(cfg, "scheduler.c", 0)
     number(cfg, "scheduler.factor", 0, 1, lo_open=True, hi_open=True)
@@ -265,9 +294,15 @@ def _reg(cfg: DictConfig) -> None:
 def _diagnostics(cfg: DictConfig) -> None:
     """mode, transfer learning (issue: diagnostics, presets, transfer learning)."""
     choice(cfg, "mode", ("train", "gradcheck"))
+    number(cfg, "diagnosis.bias_threshold", 0, 1)
+    number(cfg, "diagnosis.variance_threshold", 0, 1)
     pre = _get(cfg, "model.pretrained")
     if pre not in (_MISSING, None) and not (isinstance(pre, str) and pre):
         raise ConfigError("model.pretrained", pre, "null or the path of a run dir or checkpoint (.pt)")
+    if isinstance(pre, str) and pre and not Path(pre).expanduser().exists():
+        raise ConfigError(
+            "model.pretrained", pre, "an existing run dir or checkpoint (.pt)", "That path does not exist."
+        )
     number(cfg, "transfer.reuse_layers", 1, integer=True, optional=True)
     number(cfg, "transfer.freeze_epochs", 0, integer=True)
     number(cfg, "transfer.unfreeze_lr_factor", 0, lo_open=True)

@@ -11,6 +11,7 @@ from math import prod
 import torch
 from torch import nn
 
+from torchprac.errors import ConfigError
 from torchprac.nn.dropout import InvertedDropout
 
 BN_PLACEMENTS = ("none", "before", "after")
@@ -95,9 +96,20 @@ def build_cnn(
     elif len(input_shape) == 2:
         conv, bn, pool = nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d
     else:
-        raise ValueError(
-            f"model=cnn needs images (C, H, W) or 1-D signals (C, L); this dataset's examples have "
-            f"shape {tuple(input_shape)}. Use model=mlp."
+        raise ConfigError(
+            "model",
+            "cnn",
+            "model=mlp for this dataset",
+            f"model=cnn needs images (C, H, W) or 1-D "
+            f"signals (C, L); this dataset's examples have shape {tuple(input_shape)}.",
+        )
+    smallest = min(input_shape[1:])
+    if smallest >> len(channels) < 1:  # each conv block halves the spatial size (MaxPool 2)
+        raise ConfigError(
+            "model.channels",
+            list(channels),
+            f"at most {smallest.bit_length() - 1} conv blocks for "
+            f"inputs of shape {tuple(input_shape)} (each block halves the size)",
         )
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     layers.update((f"input_drop{i}", m) for i, m in enumerate(_dropout(input_keep_prob, alpha_dropout)))

@@ -18,6 +18,8 @@ class MaxNorm:
     @torch.no_grad()
     def __call__(self) -> None:
         for w in self.weights:
+            if not w.requires_grad:  # frozen (transfer learning): a constraint must not move it
+                continue
             # torch.renorm rescales the sub-tensors along dim 0 whose 2-norm exceeds maxnorm.
             w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.r))
 
