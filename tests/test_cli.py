@@ -17,6 +17,7 @@ def test_train_py_runs_and_writes_run_dir(tmp_path):
     assert m["epochs_run"] == 2
     assert "dev   loss" in r.stderr + r.stdout and (tmp_path / "train.log").read_text().count("diagnosis: ") == 1
     assert list(tmp_path.glob("events.out.tfevents.*"))
+    assert "step/s" not in r.stderr and "train:" not in r.stderr  # no progress bar off a terminal
 
 
 def test_console_script_same_as_train_py(tmp_path):
@@ -52,6 +53,8 @@ def test_bad_input_cli_one_paragraph_no_traceback(tmp_path):
     assert r.returncode == 2
     assert "optimizer.lr=-0.1" in r.stderr and "a number > 0" in r.stderr
     assert "Traceback" not in r.stderr
+    assert (r.stdout + r.stderr).count("Invalid config") == 1  # once on a terminal
+    assert "Invalid config: optimizer.lr" in (tmp_path / "train.log").read_text()  # and kept in the log
 
 
 def test_unknown_group_choice_lists_allowed(tmp_path):

@@ -68,3 +68,21 @@ def test_max_norm_leaves_frozen_weights_alone():
     MaxNorm([frozen, live], r=1.0)()
     assert torch.equal(frozen, torch.full((3, 4), 5.0))
     assert torch.allclose(live.detach().norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["activation=leaky_relu", "activation.negative_slope=abc"], "activation.negative_slope"),
+        (["activation=elu", "activation.alpha=abc"], "activation.alpha"),
+        (["scheduler=warmup_cosine", "scheduler.start_factor=0"], "scheduler.start_factor"),
+        (["scheduler=cosine", "scheduler.T_max=abc"], "scheduler.T_max"),
+        (["init.nonlinearity=foo"], "init.nonlinearity"),
+        (["trainer.early_stopping.monitor=dev/accuracy", "trainer.early_stopping.mode=min"], "early_stopping.mode"),
+    ],
+)
+def test_group_parameters_are_validated(overrides, key, tmp_path):
+    from torchprac.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key):
+        validate(make_cfg(overrides, tmp_path))

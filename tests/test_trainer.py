@@ -134,3 +134,33 @@ def test_metrics_json_schema(tmp_path):
     assert (tmp_path / "checkpoints" / "last.pt").is_file() and (tmp_path / "checkpoints" / "best.pt").is_file()
     v2, m2 = run_cfg(["trainer.epochs=2", "data=moons", "trainer.objective=dev/loss"], tmp_path / "b")
     assert m2["objective"]["mode"] == "min" and v2 == m2["metrics"]["dev"]["loss"]
+
+
+def test_early_stopping_on_accuracy_keeps_the_best_epoch(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # mode is derived from the monitor (max for accuracy): the restored weights are the best epoch's
+    _, m = run_cfg(
+        [
+            "trainer.early_stopping.monitor=dev/accuracy",
+            "trainer.early_stopping.patience=3",
+            "trainer.epochs=12",
+            "optimizer=adam",
+            "optimizer.lr=0.01",
+        ],
+        tmp_path,
+    )
+    accs = [e.value for e in EventAccumulator(str(tmp_path)).Reload().Scalars("metric/accuracy_dev")]
+    assert m["metrics"]["dev"]["accuracy"] == pytest.approx(max(accs), abs=1e-6)
+    assert m["best_epoch"] == accs.index(max(accs)) + 1
+
+
+@pytest.mark.parametrize("clip", ["none", "value", "norm"])
+def test_preclip_norm_logged_for_every_clip_kind(tmp_path, clip):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_cfg([f"clip={clip}", "trainer.epochs=1", "trainer.log_every_n_steps=5", "data=moons"], tmp_path)
+    ea = EventAccumulator(str(tmp_path)).Reload()
+    norms = [e.value for e in ea.Scalars("grad_norm/global_preclip")]
+    assert norms and all(n > 0 for n in norms)
+    assert ("clip/fired_fraction" in ea.Tags()["scalars"]) == (clip != "none")

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchprac import distributed
 from torchprac.config import reg_cfg
 from torchprac.errors import ConfigError, TorchpracError
-from torchprac.validate import validate
+from torchprac.validate import monitor_mode, validate
 
 log = logging.getLogger("torchprac")
 
@@ -137,7 +137,7 @@ def run(cfg: DictConfig) -> float:
         restore_model(*resume, model, optim)
 
     logger = ddp.logger(lambda: TBLogger(run_dir))  # rank 0 alone writes
-    logger.text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```")
+    logger.text("config", "```yaml\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
     gradcheck = None
     if cfg.get("mode", "train") == "gradcheck" or t.gradcheck:  # raises GradcheckError on failure
         from torchprac.diagnose.gradcheck import run_gradcheck
@@ -214,7 +214,7 @@ def build_trainer(cfg: DictConfig, model, optim, splits, logger, ddp, transfer, 
     es_cfg = t.early_stopping
     es = EarlyStopping(
         monitor=es_cfg.monitor,
-        mode=es_cfg.mode,
+        mode=es_cfg.mode or monitor_mode(str(es_cfg.monitor)),
         patience=es_cfg.patience,
         min_delta=es_cfg.min_delta,
         enabled=es_cfg.enabled,
@@ -235,7 +235,7 @@ def build_trainer(cfg: DictConfig, model, optim, splits, logger, ddp, transfer, 
         extra = {
             "input_shape": list(splits.input_shape),
             "num_classes": splits.num_classes,
-            "config": OmegaConf.to_yaml(cfg),
+            "config": OmegaConf.to_yaml(cfg, resolve=True),
         }
         callbacks.append(CheckpointCallback(run_dir / "checkpoints", extra=extra))
     autocast, scaler = precision
@@ -347,8 +347,7 @@ def main(cfg: DictConfig) -> float:
     try:
         return run(cfg)
     except TorchpracError as e:
-        log.error("%s", e)
-        print(f"error: {e}", file=sys.stderr) if not _logs_to_stderr() else None
+        _error_once(str(e))
         if _in_multirun():  # one bad job must not end the sweep: it ranks last as failed
             return _failed_job(cfg, e)
         sys.exit(2)
@@ -390,11 +389,14 @@ def _failed_job(cfg: DictConfig, e: Exception) -> float:
     return worst(mode)
 
 
-def _logs_to_stderr() -> bool:
-    return any(
-        isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is sys.stderr
-        for h in logging.getLogger().handlers
-    )
+def _error_once(msg: str) -> None:
+    """The paragraph once on stderr, and into train.log: not also through the console log
+    handler (Hydra's writes to stdout), so a terminal shows it once."""
+    print(f"error: {msg}", file=sys.stderr)
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, msg, None, None)
+    for h in logging.getLogger().handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(record)
 
 
 __all__ = ["run", "main", "hparams_of"]

@@ -20,6 +20,11 @@ DATASETS = ("digits", "moons", "circles", "blobs", "mnist1d", "fashion_mnist", "
 _MISSING = object()
 
 
+def monitor_mode(monitor: str) -> str:
+    """The improving direction of a dev metric: losses go down, accuracies go up."""
+    return "min" if monitor.endswith("loss") else "max"
+
+
 def _get(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key, default=_MISSING)
 
@@ -97,6 +102,7 @@ def validate(cfg: DictConfig) -> None:
     _scheduler(cfg)
     _clip(cfg)
     _init(cfg)
+    _activation(cfg)
     _reg(cfg)
     _diagnostics(cfg)
 
@@ -142,7 +148,15 @@ def _trainer(cfg: DictConfig) -> None:
     choice(cfg, "trainer.objective", ("dev/accuracy", "dev/loss"))
     choice(cfg, "trainer.progress", ("auto", True, False))
     choice(cfg, "trainer.early_stopping.monitor", ("dev/loss", "dev/accuracy"))
-    choice(cfg, "trainer.early_stopping.mode", ("min", "max"))
+    choice(cfg, "trainer.early_stopping.mode", ("min", "max"), optional=True)
+    es_monitor, es_mode = _get(cfg, "trainer.early_stopping.monitor"), _get(cfg, "trainer.early_stopping.mode")
+    if es_mode not in (_MISSING, None) and es_monitor is not _MISSING and es_mode != monitor_mode(str(es_monitor)):
+        # the wrong direction would keep (and restore) the WORST epoch
+        raise ConfigError(
+            "trainer.early_stopping.mode",
+            es_mode,
+            f"{monitor_mode(str(es_monitor))!r} or null for monitor={es_monitor}",
+        )
     number(cfg, "trainer.early_stopping.patience", 1, integer=True)
     number(cfg, "trainer.early_stopping.min_delta", 0)
     choice(cfg, "trainer.resume", ("auto",), optional=True)
@@ -219,6 +233,14 @@ def _scheduler(cfg: DictConfig) -> None:
     number(cfg, "scheduler.pct_start", 0, 1, lo_open=True, hi_open=True)
     number(cfg, "scheduler.warmup_fraction", 0, 1, hi_open=True)
     number(cfg, "scheduler.max_lr", 0, lo_open=True, optional=True)
+    number(cfg, "scheduler.start_factor", 0, 1, lo_open=True)
+    number(cfg, "scheduler.eta_min", 0)
+    number(cfg, "scheduler.T_max", 1, integer=True, optional=True)
+    number(cfg, "scheduler.total_steps", 1, integer=True, optional=True)
+    number(cfg, "scheduler.div_factor", 0, lo_open=True)
+    number(cfg, "scheduler.final_div_factor", 0, lo_open=True)
+    number(cfg, "scheduler.threshold", 0)
+    number(cfg, "scheduler.min_lr", 0)
     b, v = _get(cfg, "scheduler.boundaries"), _get(cfg, "scheduler.values")
     if b is not _MISSING and v is not _MISSING:
         bl, vl = list(b), list(v)
@@ -236,7 +258,18 @@ def _clip(cfg: DictConfig) -> None:
     number(cfg, "clip.clip_value", 0, lo_open=True)
 
 
+def _activation(cfg: DictConfig) -> None:
+    number(cfg, "activation.negative_slope", 0)
+    number(cfg, "activation.alpha", 0, lo_open=True)
+    number(cfg, "activation.beta", 0, lo_open=True)
+    number(cfg, "activation.init", 0)
+    number(cfg, "activation.num_parameters", 1, integer=True)
+
+
 def _init(cfg: DictConfig) -> None:
+    number(cfg, "init.mean")
+    choice(cfg, "init.mode", ("fan_in", "fan_out"))
+    choice(cfg, "init.nonlinearity", ("relu", "leaky_relu", "linear", "tanh", "sigmoid", "selu"))
     number(cfg, "init.std", 0, lo_open=True)
     number(cfg, "init.gain", 0, lo_open=True)
 

@@ -27,19 +27,22 @@ class Clipper:
     def norm(self) -> torch.Tensor:
         return get_total_norm(self._grads(), norm_type=self.norm_type)
 
-    def __call__(self) -> torch.Tensor | None:
-        """Clip in place; returns the pre-clip norm for norm clipping, else None (cheap path)."""
+    def __call__(self, want_norm: bool = False) -> torch.Tensor | None:
+        """Clip in place; returns the pre-clip global norm (a device tensor). Norm clipping
+        computes it anyway; otherwise it is computed only when asked (the trainer asks on
+        logging steps), so clip=none costs nothing on the other steps."""
         self.steps += 1
         if self.kind == "norm":
             total = clip_grad_norm_(self.params, self.max_norm, norm_type=self.norm_type)
             self._count(total > self.max_norm)
             return total
+        total = self.norm() if want_norm else None
         if self.kind == "value":
             grads = self._grads()
             biggest = torch.stack([g.abs().amax() for g in grads]).amax()
             self._count(biggest > self.clip_value)
             clip_grad_value_(self.params, self.clip_value)
-        return None
+        return total
 
     def _count(self, hit: torch.Tensor) -> None:
         self.fired = hit.to(torch.int64) if self.fired is None else self.fired + hit

@@ -41,7 +41,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         if "global" not in str(e).lower():  # random bytes fail unpickling too: that is corruption, not code
-            raise CheckpointError(f"Checkpoint {path} is corrupt or not a torch checkpoint (it does not unpickle).") from None
+            raise CheckpointError(
+                f"Checkpoint {path} is corrupt or not a torch checkpoint (it does not unpickle)."
+            ) from None
         # torch's message is a page long; the line naming the refused global is what matters.
         what = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "global" in ln), "")
         raise CheckpointError(

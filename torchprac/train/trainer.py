@@ -139,9 +139,10 @@ class Trainer:
             loss.backward()
         for hook in self._hooks["on_before_step"]:
             hook(self)
-        norm = opt.clipper()
+        norm = opt.clipper(want_norm=(self.global_step + 1) % self.log_every == 0)
         if norm is not None:
             acc["grad_norm"] += norm
+            acc["norm_samples"] += 1
         if self.scaler is not None:
             self.scaler.step(opt.optimizer)
             self.scaler.update()
@@ -165,6 +166,7 @@ class Trainer:
             "correct": z.clone().long(),
             "penalty": z.clone(),
             "grad_norm": z.clone(),
+            "norm_samples": 0,
             "n": 0,
         }
 
@@ -189,8 +191,9 @@ class Trainer:
         if self.optim.penalty is not None:
             pen = float(acc["penalty"]) / max(steps, 1)
             logs.update({"loss/penalty": pen, "loss/data": loss, "loss/total": loss + pen})
-        if self.optim.clipper.kind == "norm":
-            logs["grad_norm/global_preclip"] = float(acc["grad_norm"]) / max(steps, 1)
+        if acc["norm_samples"]:  # clip=norm: mean over the steps; otherwise the logging step's norm
+            logs["grad_norm/global_preclip"] = float(acc["grad_norm"]) / acc["norm_samples"]
+        if self.optim.clipper.kind != "none":
             logs["clip/fired_fraction"] = self.optim.clipper.fired_fraction()
         for g in self.optim.optimizer.param_groups:
             logs[f"lr/{g.get('name', 'group')}"] = float(g["lr"])
