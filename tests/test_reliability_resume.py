@@ -127,7 +127,7 @@ def test_resume_with_another_architecture_is_refused_and_run_dir_untouched(refer
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     from torchprac.run import run as run_fn
 
-    with pytest.raises(CheckpointError, match="does not fit the model"):
+    with pytest.raises(CheckpointError, match="trained with another config .model was"):
         run_fn(make_cfg([o for o in OVERRIDES if "hidden" not in o] + ["model.hidden=[8]", "trainer.resume=auto"], run))
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
 
@@ -169,3 +169,19 @@ def test_every_scheduler_state_survives_a_weights_only_checkpoint(scheduler, tmp
         opt.optimizer.step()
         opt.scheduler.step(*([1.0] if scheduler == "plateau" else []))
     assert [g["lr"] for g in a.optimizer.param_groups] == [g["lr"] for g in b.optimizer.param_groups]
+
+
+def test_resume_with_another_training_config_is_refused(tmp_path, capsys):
+    from conftest import make_cfg
+
+    from torchprac.run import main, run
+
+    base = ["data=moons", "trainer.epochs=2", "scheduler=onecycle", "trainer.histograms=false"]
+    run(make_cfg(base, tmp_path))
+    before = (tmp_path / "metrics.json").read_text()
+    with pytest.raises(SystemExit) as e:
+        main(make_cfg(["data=moons", "trainer.epochs=4", "scheduler=onecycle", "trainer.resume=auto"], tmp_path))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "trainer.epochs was 2, now 4" in err and "Traceback" not in err
+    assert (tmp_path / "metrics.json").read_text() == before  # the earlier run dir is untouched

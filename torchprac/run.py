@@ -116,7 +116,7 @@ def run(cfg: DictConfig) -> float:
     from torchprac.data import build_data
     from torchprac.nn.transfer import build_transfer
     from torchprac.train import TBLogger
-    from torchprac.train.resume import find_checkpoint, restore_model, restore_trainer
+    from torchprac.train.resume import check_same_config, find_checkpoint, restore_model, restore_trainer
 
     validate(cfg)
     t = cfg.trainer
@@ -124,6 +124,8 @@ def run(cfg: DictConfig) -> float:
     device, run_dir = ddp.device, ddp.share_run_dir(run_dir_of(cfg))
     # Before anything is written: a damaged or unsafe checkpoint leaves the run dir as it was.
     resume = find_checkpoint(run_dir, device) if t.resume == "auto" else None
+    if resume is not None:
+        check_same_config(*resume, cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(int(t.seed), bool(t.deterministic))
     precision = precision_context(str(t.precision), device)  # refuses 16-mixed without CUDA, early

@@ -70,6 +70,47 @@ def _mismatch(path: Path, e: Exception) -> CheckpointError:
     )
 
 
+# What a resumed run must share with the checkpointed one: the rest (logging, checkpointing,
+# resume itself) may change between the two invocations.
+SAME_ON_RESUME = (
+    "data",
+    "model",
+    "init",
+    "activation",
+    "reg",
+    "optimizer",
+    "scheduler",
+    "clip",
+    "trainer.epochs",
+    "trainer.batch_size",
+    "trainer.drop_last",
+    "trainer.seed",
+)
+
+
+def check_same_config(ckpt: dict, path: Path, cfg) -> None:
+    """Refuse to resume under a different training config (e.g. more epochs would break the
+    schedule's step count mid-run, another batch size would change the epoch permutation)."""
+    from omegaconf import OmegaConf
+
+    if "config" not in ckpt:
+        return
+    old = OmegaConf.create(ckpt["config"])
+    changed = []
+    for key in SAME_ON_RESUME:
+        a = OmegaConf.select(old, key, default=None)
+        b = OmegaConf.select(cfg, key, default=None)
+        a = OmegaConf.to_container(a, resolve=True) if OmegaConf.is_config(a) else a
+        b = OmegaConf.to_container(b, resolve=True) if OmegaConf.is_config(b) else b
+        if a != b:
+            changed.append(f"{key} was {a!r}, now {b!r}")
+    if changed:
+        raise CheckpointError(
+            f"trainer.resume=auto: {path} was trained with another config ({'; '.join(changed)}). "
+            "Resume with the same settings, or start a new run dir."
+        )
+
+
 def restore_model(ckpt: dict, path: Path, model: nn.Module, optim) -> None:
     """Model, optimizer and scheduler state; refuses a checkpoint of another architecture."""
     try:
