@@ -164,3 +164,46 @@ def test_preclip_norm_logged_for_every_clip_kind(tmp_path, clip):
     norms = [e.value for e in ea.Scalars("grad_norm/global_preclip")]
     assert norms and all(n > 0 for n in norms)
     assert ("clip/fired_fraction" in ea.Tags()["scalars"]) == (clip != "none")
+
+
+def _host_reads(batch_size: int) -> tuple[int, int]:
+    """(device->host scalar reads, steps) for one epoch, counted by torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cfg, s, model, optim = _parts([], epochs=1)
+    tr = Trainer(model, optim, s.train, s.dev, epochs=1, batch_size=batch_size, log_every_n_steps=1000, progress=False)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        tr.fit()
+    # every .item()/float(tensor) ends in one _local_scalar_dense
+    reads = sum(e.count for e in prof.key_averages() if e.key == "aten::_local_scalar_dense")
+    return reads, tr.global_step
+
+
+def test_no_host_sync_per_step():
+    # 1079 examples: 135 steps at batch 8 vs 9 steps at batch 128, no logging step in either: the
+    # reads (epoch-end flush and dev evaluation only) must not grow with the number of steps.
+    many, steps_many = _host_reads(8)
+    few, steps_few = _host_reads(128)
+    assert steps_many == 135 and steps_few == 9
+    assert many == few and many < 20
+
+
+@pytest.mark.parametrize("interval,expected_steps", [("step", 2 * 17), ("epoch", 2)])
+def test_scheduler_stepped_at_its_interval(interval, expected_steps):
+    # exponential: lr = lr0 * 0.1^(t/s); after a 2-epoch fit t counts steps or epochs by interval
+    cfg, s, model, optim = _parts(
+        ["scheduler=exponential", f"scheduler.interval={interval}", "scheduler.s=10"], epochs=2
+    )
+    Trainer(model, optim, s.train, s.dev, epochs=2, batch_size=64, progress=False).fit()
+    lr = optim.optimizer.param_groups[0]["lr"]
+    assert lr == pytest.approx(cfg.optimizer.lr * 0.1 ** (expected_steps / 10), rel=1e-9)
+
+
+def test_plateau_is_fed_the_dev_loss():
+    cfg, s, model, optim = _parts(["scheduler=plateau", "scheduler.patience=0", "scheduler.factor=0.5"], epochs=3)
+    seen = []
+    orig = optim.scheduler.step
+    optim.scheduler.step = lambda metric: seen.append(metric) or orig(metric)
+    tr = Trainer(model, optim, s.train, s.dev, epochs=3, batch_size=64, progress=False)
+    tr.fit()
+    assert seen == pytest.approx([h["loss/dev"] for h in tr.history])
