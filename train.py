@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    from torchprac.run import main as run_main
+    from torchprac.entry import main as run_main
 
     return run_main(cfg)
 

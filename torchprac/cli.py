@@ -13,7 +13,7 @@ CONF_DIR = os.environ.get("TORCHPRAC_CONF", str(Path(__file__).resolve().parents
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
-    from torchprac.run import main as run_main
+    from torchprac.entry import main as run_main
 
     return run_main(cfg)
 

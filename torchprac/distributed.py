@@ -93,6 +93,28 @@ class DistContext:
         torch.manual_seed(seed + self.rank)
         return wrapped
 
+    def broadcast_(self, t: torch.Tensor) -> torch.Tensor:
+        """Rank 0's values of `t` on every rank (in place); a no-op without torchrun."""
+        if self.enabled:
+            import torch.distributed as dist
+
+            dist.broadcast(t, 0)
+        return t
+
+    def sum_(self, loss: torch.Tensor, correct: torch.Tensor, n: int) -> tuple[float, float, int]:
+        """Host values of running sums, added up over the ranks (each rank summed its shards)."""
+        if not self.enabled:
+            return float(loss), float(correct), n
+        import torch
+        import torch.distributed as dist
+
+        sums = torch.stack(
+            [loss.double(), correct.double(), torch.tensor(float(n), dtype=torch.float64, device=loss.device)]
+        )
+        dist.all_reduce(sums)
+        a, b, c = sums.tolist()
+        return a, b, int(c)
+
     def close(self) -> None:
         import torch.distributed as dist
 

@@ -78,21 +78,22 @@ class Augment:
         return f"Augment(flip={self.flip}, shift={self.shift}, noise={self.noise}, images={self.images})"
 
 
-def build_augment(reg: dict, input_shape: tuple[int, ...], generator: torch.Generator | None = None) -> Augment | None:
-    """From the selected regularizers (`reg_cfg(cfg)`); None when `augment` is not selected
-    or every transform is off. Flip and shift apply to images (C, H, W) only."""
-    if "augment" not in reg:
-        return None
-    a = reg["augment"] or {}
+def build_augment(
+    flip: bool, shift: int, noise: float, input_shape: tuple[int, ...], generator: torch.Generator | None = None
+) -> Augment | None:
+    """None when every transform is off. Flip and shift apply to images (C, H, W) only; a
+    shift as large as the image would replace it by its border, so it is refused."""
+    from torchprac.errors import ConfigError
+
     images = len(input_shape) == 3
-    aug = Augment(
-        flip=bool(a.get("flip", False)),
-        shift=int(a.get("shift", 0) or 0),
-        noise=float(a.get("noise", 0.0) or 0.0),
-        images=images,
-        generator=generator,
-    )
-    if not images and (a.get("flip") or a.get("shift")):
+    if images and shift >= min(input_shape[1:]):
+        raise ConfigError(
+            "reg.augment.shift",
+            shift,
+            f"an integer in [0, {min(input_shape[1:]) - 1}] for images of {input_shape[1]}x{input_shape[2]} pixels",
+        )
+    aug = Augment(flip=flip, shift=shift, noise=noise, images=images, generator=generator)
+    if not images and (flip or shift):
         log.info(
             "reg.augment: flip/shift apply to images only; input shape %s gets gaussian noise only", tuple(input_shape)
         )

@@ -1,16 +1,22 @@
-"""Dataset readers. Each returns a RawData: arrays in their natural shape, plus the official
-test split when the dataset has one. Everything is read fully into memory."""
+"""The data group: dataset readers, each registered with its own keys beside the keys every
+dataset shares (split, normalize, ...). A reader returns a RawData: arrays in their natural
+shape, plus the official test split when the dataset has one, read fully into memory."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from torchprac.errors import DataError
+from torchprac.data.splits import check_ratios
+from torchprac.errors import ConfigError, DataError
+from torchprac.registry import Param, anything, flag, int_list, integer, num, register, text
 
 
 @dataclass
@@ -21,70 +27,119 @@ class RawData:
     y_test: np.ndarray | None = None
 
 
-def _digits(cfg) -> RawData:
+@dataclass
+class DataSpec:
+    """A dataset choice before it is read: `read()` gives the RawData; the rest says how the
+    splits are made (data/__init__.py's build_data)."""
+
+    name: str
+    read: Callable[[], RawData]
+    split: Any = "auto"
+    normalize: bool = True
+    bayes_error: float = 0.0
+    classes: list[int] | None = None
+    train_subset: int | None = None
+
+
+def _split_rule(v: Any) -> str | None:
+    try:
+        check_ratios(v)
+    except ConfigError as e:
+        return e.allowed
+    return None
+
+
+COMMON: dict[str, Param] = {
+    "root": text(optional=True),
+    "split": anything(optional=False, check=_split_rule),
+    "normalize": flag(),
+    "bayes_error": num(0, 1, hi_open=True),
+    "classes": int_list(0, optional=True),
+    "train_subset": integer(1, optional=True),
+}
+
+
+def dataset(name: str, **params: Param) -> Callable[[Callable[..., RawData]], Callable[..., RawData]]:
+    """Register reader `fn(**its keys)` as data=name; the shared keys make the DataSpec."""
+
+    def deco(fn: Callable[..., RawData]) -> Callable[..., RawData]:
+        def build(
+            split: Any = "auto",
+            normalize: bool = True,
+            bayes_error: float = 0.0,
+            classes: list[int] | None = None,
+            train_subset: int | None = None,
+            **kwargs: Any,
+        ) -> DataSpec:
+            read = partial(fn, **{k: v for k, v in kwargs.items() if k in params})
+            return DataSpec(name, read, split, normalize, bayes_error, classes, train_subset)
+
+        register("data", name, **{**COMMON, **params})(build)
+        return fn
+
+    return deco
+
+
+_TOY = {"n_samples": integer(20), "noise": num(0), "seed": integer(0)}
+
+
+@dataset("digits")
+def _digits() -> RawData:
     from sklearn.datasets import load_digits
 
     d = load_digits()
     return RawData(d.images.astype(np.float32)[:, None] / 16.0, d.target.astype(np.int64))
 
 
-def _moons(cfg) -> RawData:
+@dataset("moons", **_TOY)
+def _moons(n_samples: int = 1000, noise: float = 0.2, seed: int = 0) -> RawData:
     from sklearn.datasets import make_moons
 
-    x, y = make_moons(n_samples=cfg.n_samples, noise=cfg.noise, random_state=cfg.get("seed", 0))
+    x, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
     return RawData(x.astype(np.float32), y.astype(np.int64))
 
 
-def _circles(cfg) -> RawData:
+@dataset("circles", **_TOY, factor=num(0, 1, hi_open=True))
+def _circles(n_samples: int = 1000, noise: float = 0.1, factor: float = 0.5, seed: int = 0) -> RawData:
     from sklearn.datasets import make_circles
 
-    x, y = make_circles(
-        n_samples=cfg.n_samples,
-        noise=cfg.noise,
-        factor=cfg.get("factor", 0.5),
-        random_state=cfg.get("seed", 0),
-    )
+    x, y = make_circles(n_samples=n_samples, noise=noise, factor=factor, random_state=seed)
     return RawData(x.astype(np.float32), y.astype(np.int64))
 
 
-def _blobs(cfg) -> RawData:
+@dataset("blobs", **_TOY, centers=integer(2), n_features=integer(1))
+def _blobs(n_samples: int = 1000, noise: float = 1.0, centers: int = 3, n_features: int = 2, seed: int = 0) -> RawData:
     from sklearn.datasets import make_blobs
 
-    x, y = make_blobs(
-        n_samples=cfg.n_samples,
-        centers=cfg.get("centers", 3),
-        n_features=cfg.get("n_features", 2),
-        cluster_std=cfg.noise,
-        random_state=cfg.get("seed", 0),
-    )
+    x, y = make_blobs(n_samples=n_samples, centers=centers, n_features=n_features, cluster_std=noise, random_state=seed)
     return RawData(x.astype(np.float32), y.astype(np.int64))
 
 
-def _require_root(cfg, what: str, how: str) -> Path:
-    if cfg.root is None:
+def _require_root(root_s: str | None, what: str, how: str) -> Path:
+    if root_s is None:
         raise DataError(f"data.root is not set: {what}. {how}")
-    root = Path(str(cfg.root)).expanduser()
+    root = Path(str(root_s)).expanduser()
     if not root.is_dir():
         raise DataError(
-            f"data.root={str(cfg.root)!r} does not exist or is not a folder "
-            f"(resolved to {root.resolve()}): {what}. {how}"
+            f"data.root={str(root_s)!r} does not exist or is not a folder (resolved to {root.resolve()}): {what}. {how}"
         )
     if not os.access(root, os.R_OK | os.X_OK):
-        raise DataError(f"data.root={str(cfg.root)!r} is not readable: {what}.")
+        raise DataError(f"data.root={str(root_s)!r} is not readable: {what}.")
     return root
 
 
-def _mnist1d(cfg) -> RawData:
-    fname = cfg.get("file", "mnist1d_data.npz")
+@dataset("mnist1d", root=text(optional=True), file=text())
+def _mnist1d(root: str | None = None, file: str = "mnist1d_data.npz") -> RawData:
+    fname = file
     how = (
         "Point data.root at the folder holding it (e.g. data.root=../shared/data/mnist1d), or "
         "regenerate it with the `mnist1d` package (make_dataset) and save x, y, x_test, y_test "
         "with numpy.savez."
     )
-    root = _require_root(cfg, f"MNIST-1D needs {fname} (keys x, y, x_test, y_test)", how)
-    path = root / fname
+    root_p = _require_root(root, f"MNIST-1D needs {fname} (keys x, y, x_test, y_test)", how)
+    path = root_p / fname
     if not path.is_file():
-        raise DataError(f"MNIST-1D file {path} not found (data.root={str(cfg.root)!r}). {how}")
+        raise DataError(f"MNIST-1D file {path} not found (data.root={str(root)!r}). {how}")
     try:
         with np.load(path, allow_pickle=False) as z:
             x, y, xt, yt = (z[k] for k in ("x", "y", "x_test", "y_test"))
@@ -103,10 +158,10 @@ def _mnist1d(cfg) -> RawData:
 _TV = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST", "cifar10": "CIFAR10"}
 
 
-def _torchvision(cfg) -> RawData:
+def _torchvision(name: str, root: str | None = None, download: bool = False) -> RawData:
     import torchvision.datasets as tvd
 
-    cls_name = _TV[cfg.name]
+    cls_name = _TV[name]
     cls = getattr(tvd, cls_name)
     sub = {"FashionMNIST": "FashionMNIST/raw", "MNIST": "MNIST/raw", "CIFAR10": "cifar-10-batches-py"}[cls_name]
     how = (
@@ -114,18 +169,17 @@ def _torchvision(cfg) -> RawData:
         f"(e.g. data.root=../shared/data has FashionMNIST), or pass data.download=true on a machine "
         "with internet access."
     )
-    download = bool(cfg.get("download", False))
-    if download:
-        Path(str(cfg.root)).expanduser().mkdir(parents=True, exist_ok=True)
-    root = _require_root(cfg, f"{cls_name} is read from data.root", how)
+    if download and root is not None:
+        Path(str(root)).expanduser().mkdir(parents=True, exist_ok=True)
+    root_p = _require_root(root, f"{cls_name} is read from data.root", how)
     try:
-        train = cls(str(root), train=True, download=download)
-        test = cls(str(root), train=False, download=download)
+        train = cls(str(root_p), train=True, download=download)
+        test = cls(str(root_p), train=False, download=download)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted..."
-        raise DataError(f"{cls_name} not found under {root / sub} ({e}). {how}") from None
+        raise DataError(f"{cls_name} not found under {root_p / sub} ({e}). {how}") from None
     except Exception as e:
         raise DataError(
-            f"{cls_name} files under {root / sub} are corrupt or unreadable ({type(e).__name__}: {e})."
+            f"{cls_name} files under {root_p / sub} are corrupt or unreadable ({type(e).__name__}: {e})."
         ) from None
 
     def arrays(ds) -> tuple[torch.Tensor, np.ndarray]:
@@ -141,17 +195,5 @@ def _torchvision(cfg) -> RawData:
     return RawData(x, y, xt, yt)
 
 
-READERS = {
-    "digits": _digits,
-    "moons": _moons,
-    "circles": _circles,
-    "blobs": _blobs,
-    "mnist1d": _mnist1d,
-    "fashion_mnist": _torchvision,
-    "mnist": _torchvision,
-    "cifar10": _torchvision,
-}
-
-
-def read(cfg) -> RawData:
-    return READERS[cfg.name](cfg)
+for _name in _TV:
+    dataset(_name, root=text(optional=True), download=flag())(partial(_torchvision, _name))

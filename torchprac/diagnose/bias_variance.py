@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from torchprac.registry import num, register
+
 
 @dataclass
 class Diagnosis:
@@ -142,3 +144,14 @@ def diagnose(
             "diagnosis.bias_threshold / diagnosis.variance_threshold to dig further."
         )
     return Diagnosis(verdict, bayes_error, bias, var, train_error, dev_error, recs)
+
+
+@dataclass
+class Thresholds:
+    """The `diagnosis` config section: absolute error rates above which bias / variance is high."""
+
+    bias_threshold: float = 0.05
+    variance_threshold: float = 0.05
+
+
+register("diagnosis", "default", bias_threshold=num(0, 1), variance_threshold=num(0, 1))(Thresholds)

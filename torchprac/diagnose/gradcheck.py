@@ -35,7 +35,8 @@ from torch.autograd.gradcheck import GradcheckError as TorchGradcheckError
 from torch.func import functional_call
 
 from torchprac.errors import GradcheckError
-from torchprac.optim.penalty import penalized_weights
+from torchprac.reg.penalty import Penalty, penalized_weights
+from torchprac.utils import unwrap
 
 log = logging.getLogger("torchprac")
 
@@ -191,14 +192,6 @@ class GradcheckReport:
         }
 
 
-def _base_model(model: nn.Module) -> nn.Module:
-    """The plain module under torch.compile / DDP wrappers."""
-    for attr in ("_orig_mod", "module"):
-        while hasattr(model, attr) and isinstance(getattr(model, attr), nn.Module):
-            model = getattr(model, attr)
-    return model
-
-
 def _min_nonzero(t: torch.Tensor) -> float:
     a = t.abs()
     a = a[a > 0]
@@ -260,7 +253,7 @@ def _check(
     eps: float,
     seed: int,
 ) -> GradcheckReport:
-    m64 = copy.deepcopy(_base_model(model)).double().eval()
+    m64 = copy.deepcopy(unwrap(model)).double().eval()
     for p in m64.parameters():
         p.requires_grad_(False)
     xp = x[:pool].detach().double()
@@ -274,10 +267,8 @@ def _check(
 
     def J(params: dict[str, torch.Tensor]) -> torch.Tensor:
         loss = F.cross_entropy(functional_call(m64, params, (xb,)), yb)
-        if l2:
-            loss = loss + 0.5 * l2 * sum(params[n].pow(2).sum() for n in pen_names)
-        if l1:
-            loss = loss + l1 * sum(params[n].abs().sum() for n in pen_names)
+        if (l1 or l2) and pen_names:  # the run's own penalty, on these parameter values
+            loss = loss + Penalty([params[n] for n in pen_names], l1=l1, l2=l2)()
         return loss
 
     # Analytic gradient: one backward through J.
@@ -405,22 +396,19 @@ def _check_tensor(
 
 # -- the run stage ------------------------------------------------------------------------
 def run_gradcheck(
-    cfg, model: nn.Module, train, reg: dict, logger=None, run_dir: Path | None = None, **kwargs
+    model: nn.Module,
+    train,
+    *,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    seed: int = 0,
+    logger=None,
+    run_dir: Path | None = None,
+    **kwargs,
 ) -> GradcheckReport:
     """The gradcheck stage of a run: check, print the table, log it to TensorBoard text
     `gradcheck`, write gradcheck.json, and raise GradcheckError naming the worst tensor."""
-    from torchprac.optim.penalty import build_penalty
-
-    pen = build_penalty(reg, _base_model(model))
-    report = check_gradients(
-        model,
-        train.x,
-        train.y,
-        l1=pen.l1 if pen else 0.0,
-        l2=pen.l2 if pen else 0.0,
-        seed=int(cfg.trainer.seed),
-        **kwargs,
-    )
+    report = check_gradients(model, train.x, train.y, l1=l1, l2=l2, seed=seed, **kwargs)
     table = report.table()
     log.info("gradient check (J = data loss + penalty):\n%s", table)
     if logger is not None:

@@ -20,6 +20,7 @@ from torch import nn
 
 from torchprac.nn.init import WEIGHT_LAYERS
 from torchprac.train.callbacks import Callback
+from torchprac.utils import unwrap
 
 log = logging.getLogger("torchprac")
 
@@ -35,13 +36,6 @@ ACTIVATIONS = (
 SATURATION_SLOPE = 0.05
 
 
-def _base(model: nn.Module) -> nn.Module:
-    for attr in ("_orig_mod", "module"):
-        while isinstance(getattr(model, attr, None), nn.Module):
-            model = getattr(model, attr)
-    return model
-
-
 class _Layer:
     def __init__(self, name: str, weight: nn.Parameter, act: nn.Module | None) -> None:
         self.name, self.weight, self.act = name, weight, act
@@ -54,7 +48,7 @@ class _Layer:
 def find_layers(model: nn.Module) -> list[_Layer]:
     """Input-to-output list of layers: top-level children with a weight layer (the project's
     Sequential models), else every weight layer of an arbitrary model."""
-    base = _base(model)
+    base = unwrap(model)
     layers = []
     for name, child in base.named_children():
         weights = [m for m in child.modules() if isinstance(m, WEIGHT_LAYERS)]
@@ -134,7 +128,7 @@ class HealthMonitor(Callback):
 
     # -- trainer hooks ----------------------------------------------------------------------
     def on_fit_start(self, trainer) -> None:
-        if trainer.rank == 0 and trainer.global_step % self.every == 0:
+        if trainer.dist.is_main and trainer.global_step % self.every == 0:
             self._arm()
 
     def on_before_step(self, trainer) -> None:
@@ -150,7 +144,7 @@ class HealthMonitor(Callback):
         if self.armed:
             self._collect(trainer.global_step)
             self._disarm()
-        if trainer.rank == 0 and trainer.global_step % self.every == 0:
+        if trainer.dist.is_main and trainer.global_step % self.every == 0:
             self._arm()
 
     def on_fit_end(self, trainer, result) -> None:

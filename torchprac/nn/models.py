@@ -4,8 +4,10 @@ health monitor can walk the layers in order."""
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from math import prod
 
 import torch
@@ -13,8 +15,97 @@ from torch import nn
 
 from torchprac.errors import ConfigError
 from torchprac.nn.dropout import InvertedDropout
+from torchprac.nn.init import InitFn, apply_init
+from torchprac.registry import int_list, integer, one_of, register
 
-BN_PLACEMENTS = ("none", "before", "after")
+_BATCH_NORM = one_of("none", "before", "after")
+
+
+def _odd(k: int) -> str | None:
+    return None if k % 2 == 1 else "an odd positive integer (1, 3, 5, ...)"
+
+
+@dataclass
+class ModelSpec:
+    """The model choice before the data is known: `make` builds it for an input shape and
+    class count, with the activation, init and dropout choices."""
+
+    name: str
+    hidden: list[int]
+    batch_norm: str = "none"
+    channels: list[int] = field(default_factory=list)
+    kernel_size: int = 3
+
+    def make(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        activation: Callable[[], nn.Module] = nn.ReLU,
+        init: InitFn | None = None,
+        keep_probs: Sequence[float] | None = None,
+        input_keep_prob: float = 1.0,
+        alpha_dropout: bool = False,
+    ) -> nn.Sequential:
+        common = dict(
+            input_shape=tuple(input_shape),
+            num_classes=num_classes,
+            hidden=self.hidden,
+            activation=activation,
+            batch_norm=self.batch_norm,
+            keep_probs=keep_probs,
+            input_keep_prob=input_keep_prob,
+            alpha_dropout=alpha_dropout,
+        )
+        if self.name == "mlp":
+            check_memory(
+                dense_parameter_count(prod(input_shape), self.hidden, num_classes), "model.hidden", self.hidden
+            )
+            model = build_mlp(**common)
+        else:
+            model = build_cnn(channels=self.channels, kernel_size=self.kernel_size, **common)
+        if init is not None:
+            apply_init(model, init)
+        return model
+
+
+@register("model", "mlp", hidden=int_list(1), batch_norm=_BATCH_NORM)
+def mlp(hidden: list[int], batch_norm: str = "none") -> ModelSpec:
+    return ModelSpec("mlp", list(hidden), batch_norm)
+
+
+@register(
+    "model",
+    "cnn",
+    hidden=int_list(1),
+    batch_norm=_BATCH_NORM,
+    channels=int_list(1, min_len=1),
+    kernel_size=integer(1, check=_odd),
+)
+def cnn(channels: list[int], hidden: list[int], kernel_size: int = 3, batch_norm: str = "none") -> ModelSpec:
+    return ModelSpec("cnn", list(hidden), batch_norm, list(channels), kernel_size)
+
+
+def dense_parameter_count(n_in: int, hidden: Sequence[int], n_out: int) -> int:
+    widths = [n_in, *hidden, n_out]
+    return sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+
+def check_memory(n_params: int, key: str, value: object) -> None:
+    """Refuse a model whose weights, gradients and optimizer state (~4 copies in float32)
+    cannot fit in this machine's memory, before allocating any of it."""
+    need = 4 * 4 * n_params
+    try:
+        have = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise ConfigError(
+            key,
+            value,
+            "layer sizes whose parameters fit in memory",
+            f"This model has {n_params:,} parameters: about {need / 2**30:.1f} GiB for weights, gradients and "
+            f"optimizer state, and this machine has {have / 2**30:.1f} GiB available.",
+        )
 
 
 def _block(

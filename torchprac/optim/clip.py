@@ -1,10 +1,46 @@
-"""Gradient clipping. Every variant returns the PRE-clip global gradient norm as a device
-tensor (no host sync) and counts on the device how often clipping fired."""
+"""The clip group: gradient clipping. Every variant returns the PRE-clip global gradient norm
+as a device tensor (no host sync) and counts on the device how often clipping fired."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch.nn.utils import clip_grad_norm_, clip_grad_value_, get_total_norm
+
+from torchprac.registry import num, register
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """The clip choice, before the parameters exist; `threshold` is what HParams records."""
+
+    kind: str = "none"
+    max_norm: float = 1.0
+    norm_type: float = 2.0
+    clip_value: float = 0.5
+
+    @property
+    def threshold(self) -> float:
+        return {"norm": self.max_norm, "value": self.clip_value}.get(self.kind, 0.0)
+
+    def make(self, params: list[torch.nn.Parameter]) -> Clipper:
+        return Clipper(params, self.kind, self.max_norm, self.norm_type, self.clip_value)
+
+
+@register("clip", "none")
+def clip_none() -> ClipSpec:
+    return ClipSpec("none")
+
+
+@register("clip", "norm", max_norm=num(0, lo_open=True), norm_type=num(1))
+def clip_norm(max_norm: float = 1.0, norm_type: float = 2.0) -> ClipSpec:
+    return ClipSpec("norm", max_norm=max_norm, norm_type=norm_type)
+
+
+@register("clip", "value", clip_value=num(0, lo_open=True))
+def clip_value(clip_value: float = 0.5) -> ClipSpec:
+    return ClipSpec("value", clip_value=clip_value)
 
 
 class Clipper:
@@ -49,13 +85,3 @@ class Clipper:
 
     def fired_fraction(self) -> float:
         return 0.0 if self.fired is None or not self.steps else float(self.fired) / self.steps
-
-
-def build_clipper(cfg, params: list[torch.nn.Parameter]) -> Clipper:
-    return Clipper(
-        params,
-        kind=cfg.name,
-        max_norm=cfg.get("max_norm", 1.0),
-        norm_type=cfg.get("norm_type", 2.0),
-        clip_value=cfg.get("clip_value", 0.5),
-    )

@@ -2,53 +2,61 @@
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import torch
-from torch import nn
+
+from torchprac.metrics import Metric
+from torchprac.train.callbacks import MonitorCallback
 
 
-class EarlyStopping:
+class EarlyStopping(MonitorCallback):
+    """Keeps a device copy of the best epoch's weights; stops the run after `patience` epochs
+    without improvement (when `enabled`), and restores the best weights at the end of fit
+    (when `restore_best`; also when stopping never fired)."""
+
     def __init__(
         self,
-        monitor: str = "dev/loss",
-        mode: str = "min",
+        monitor: str | Metric = "dev/loss",
         patience: int = 10,
         min_delta: float = 0.0,
         enabled: bool = True,
         restore_best: bool = True,
     ) -> None:
-        self.monitor, self.mode, self.patience = monitor, mode, int(patience)
-        self.min_delta, self.enabled, self.restore_best = float(min_delta), bool(enabled), bool(restore_best)
-        self.best = math.inf if mode == "min" else -math.inf
-        self.best_epoch = -1
+        super().__init__(monitor, min_delta)
+        self.patience, self.enabled, self.restore_best = int(patience), bool(enabled), bool(restore_best)
         self.wait = 0
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.restored = False
 
-    def improved(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
-    def update(self, epoch: int, value: float, model: nn.Module) -> bool:
-        """Record an epoch's monitored value; returns True when training should stop."""
-        if self.improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+    def on_epoch_end(self, trainer, logs: dict[str, float]) -> None:
+        if self.observe(trainer.epoch - 1, logs):
+            self.wait = 0
             # A device copy: no host transfer, restored at the end of fit.
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            return False
+            self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+            return
         self.wait += 1
-        return self.enabled and self.wait >= self.patience
+        if self.enabled and self.wait >= self.patience:
+            trainer.stop(
+                f"early stopping: {self.monitor} did not improve for {self.patience} epochs "
+                f"(best {self.best:.4f} at epoch {self.best_epoch + 1})"
+            )
 
-    def restore(self, model: nn.Module) -> bool:
-        if self.restore_best and self.best_state is not None:
-            model.load_state_dict(self.best_state)
-            return True
-        return False
+    def on_fit_end(self, trainer, result) -> None:
+        self.restored = False
+        if result.status != "diverged" and self.restore_best and self.best_state is not None:
+            trainer.model.load_state_dict(self.best_state)
+            self.restored = True
+            result.best_epoch = self.best_epoch
+            if result.status == "completed":
+                result.message += f"; best {self.monitor} {self.best:.4f} at epoch {self.best_epoch + 1}"
+        else:
+            # the evaluated weights are the last epoch's: that is the epoch the results describe
+            result.best_epoch = trainer.epoch - 1
 
-    def state_dict(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "best_state": self.best_state}
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "wait": self.wait, "best_state": self.best_state}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        self.best_state = state.get("best_state")
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.wait, self.best_state = state["wait"], state.get("best_state")

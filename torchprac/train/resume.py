@@ -3,9 +3,9 @@ last.pt is damaged). Everything the rest of the run depends on is restored — m
 scheduler, early stopping, epoch/step, history, every RNG — so that on CPU a resumed run ends
 with exactly the metrics of an uninterrupted one.
 
-Two phases, so that a checkpoint that cannot be used fails before the run writes anything into
-the (earlier) run dir: `find_checkpoint` right after validation, `restore_model` as soon as the
-model and optimizer exist, `restore_trainer` once the Trainer exists."""
+Two steps, so that a checkpoint that cannot be used fails before the run writes anything into
+the (earlier) run dir: `find_checkpoint` (+ `check_same_config`) right after the config is
+read, and `restore` once the Trainer exists."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ import logging
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from torchprac.errors import CheckpointError
-from torchprac.train.checkpoint import load_checkpoint, set_rng_state
+from torchprac.files import load_checkpoint
+from torchprac.train.checkpoint import set_rng_state
 
 log = logging.getLogger("torchprac")
 
 # Newest first: CheckpointCallback rotates last.pt to prev.pt before writing a new last.pt.
 CANDIDATES = ("last.pt", "prev.pt")
-RESUME_KEYS = ("model", "optimizer", "scheduler", "early_stopping", "epoch", "global_step", "history", "rng")
+RESUME_KEYS = ("model", "optimizer", "callbacks", "epoch", "global_step", "history", "rng")
 
 
 def find_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> tuple[dict, Path] | None:
@@ -88,20 +88,26 @@ SAME_ON_RESUME = (
 )
 
 
-def check_same_config(ckpt: dict, path: Path, cfg) -> None:
-    """Refuse to resume under a different training config (e.g. more epochs would break the
-    schedule's step count mid-run, another batch size would change the epoch permutation)."""
-    from omegaconf import OmegaConf
+def _select(tree: dict, dotted: str):
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def check_same_config(ckpt: dict, path: Path, config: dict) -> None:
+    """Refuse to resume under a different training config (e.g. another batch size would
+    change the epoch permutation). `config`: this run's resolved config as plain containers."""
+    import yaml
 
     if "config" not in ckpt:
         return
-    old = OmegaConf.create(ckpt["config"])
+    old = yaml.safe_load(ckpt["config"]) or {}
     changed = []
     for key in SAME_ON_RESUME:
-        a = OmegaConf.select(old, key, default=None)
-        b = OmegaConf.select(cfg, key, default=None)
-        a = OmegaConf.to_container(a, resolve=True) if OmegaConf.is_config(a) else a
-        b = OmegaConf.to_container(b, resolve=True) if OmegaConf.is_config(b) else b
+        a, b = _select(old, key), _select(config, key)
         if a != b:
             changed.append(f"{key} was {a!r}, now {b!r}")
     if changed:
@@ -111,31 +117,18 @@ def check_same_config(ckpt: dict, path: Path, cfg) -> None:
         )
 
 
-def restore_model(ckpt: dict, path: Path, model: nn.Module, optim) -> None:
-    """Model, optimizer and scheduler state; refuses a checkpoint of another architecture."""
+def restore(ckpt: dict, path: Path, trainer) -> None:
+    """Model, optimizer, scheduler, early stopping, epoch/step, history, clip counters and
+    every callback's state, then all RNGs; refuses a checkpoint of another architecture."""
+    names = {type(cb).__name__ for cb in trainer.callbacks}
+    saved = set(ckpt.get("callbacks") or {})
+    sched = {"LRSchedulerCallback"}
+    if (sched & names) != (sched & saved):
+        raise _mismatch(path, ValueError("the scheduler choice differs"))
     try:
-        model.load_state_dict(ckpt["model"])
-        optim.optimizer.load_state_dict(ckpt["optimizer"])
-        if (optim.scheduler is None) != (ckpt["scheduler"] is None):
-            raise ValueError("the scheduler choice differs")
-        if optim.scheduler is not None:
-            optim.scheduler.load_state_dict(ckpt["scheduler"])
+        trainer.load_state_dict(ckpt)
     except (RuntimeError, ValueError, KeyError, TypeError) as e:
         raise _mismatch(path, e) from None
-
-
-def restore_trainer(ckpt: dict, trainer) -> None:
-    """Epoch/step, history, early stopping, clip counters, callback states and all RNGs."""
-    trainer.epoch, trainer.global_step = int(ckpt["epoch"]), int(ckpt["global_step"])
-    trainer.history = list(ckpt["history"])
-    trainer.es.load_state_dict(ckpt["early_stopping"])
-    clip = ckpt.get("clipper")
-    if clip:
-        trainer.optim.clipper.fired, trainer.optim.clipper.steps = clip["fired"], int(clip["steps"])
-    states = ckpt.get("callbacks") or {}
-    for cb in trainer.callbacks:
-        if type(cb).__name__ in states:
-            cb.load_state_dict(states[type(cb).__name__])
     # Last: nothing may draw random numbers between here and the first step of the next epoch.
     set_rng_state(ckpt["rng"], trainer.generator)
     log.info("resumed at epoch %d, step %d", trainer.epoch, trainer.global_step)

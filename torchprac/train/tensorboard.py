@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from torchprac.train.callbacks import Callback
+
 
 class TBLogger:
     def __init__(self, log_dir: str | Path) -> None:
@@ -71,5 +73,16 @@ class TBLogger:
         self.writer.close()
 
 
-def layer_norms(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().norm() for n, p in model.named_parameters()}
+class TensorBoardCallback(Callback):
+    """Scalars at every logging step and epoch end; weight/gradient histograms at epoch ends."""
+
+    def __init__(self, logger: TBLogger, histograms: bool = True) -> None:
+        self.logger, self.histograms = logger, histograms
+
+    def on_log(self, trainer, logs: dict[str, float]) -> None:
+        self.logger.scalars(logs, trainer.global_step)
+
+    def on_epoch_end(self, trainer, logs: dict[str, float]) -> None:
+        self.logger.scalars({k: v for k, v in logs.items() if k != "epoch"}, trainer.global_step)
+        if self.histograms:
+            self.logger.histograms(trainer.model, trainer.global_step)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
-from torchprac.optim.penalty import penalized_weights
 
 
 class MaxNorm:
@@ -22,10 +19,3 @@ class MaxNorm:
                 continue
             # torch.renorm rescales the sub-tensors along dim 0 whose 2-norm exceeds maxnorm.
             w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.r))
-
-
-def build_constraints(reg: dict, model: nn.Module) -> list:
-    out = []
-    if "max_norm" in reg:
-        out.append(MaxNorm(penalized_weights(model), reg["max_norm"]["r"]))
-    return out

@@ -27,11 +27,3 @@ class Penalty:
         if self.l1:
             total = total + self.l1 * sum(w.abs().sum() for w in self.weights)
         return total
-
-
-def build_penalty(reg: dict, model: nn.Module) -> Penalty | None:
-    l1 = float(reg.get("l1", {}).get("strength", 0.0)) + float(reg.get("elastic", {}).get("l1", 0.0))
-    l2 = float(reg.get("l2", {}).get("strength", 0.0)) + float(reg.get("elastic", {}).get("l2", 0.0))
-    if not (l1 or l2):
-        return None
-    return Penalty(penalized_weights(model), l1=l1, l2=l2)
