@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train test lint bench tensorboard clean
+.PHONY: install train test lint bench bench-trainer bench-threads bench-sweep tensorboard clean
 
 install: $(BIN)/torchprac
 
@@ -22,8 +22,18 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install
+# `make bench`: all three (bench/README.md); ARGS go to bench_trainer.py (e.g. ARGS="--device cuda"),
+# THREADS_ARGS to bench_threads.py, SWEEP_ARGS to bench_sweep.py. One at a time: make bench-trainer.
+bench: bench-trainer bench-threads bench-sweep
+
+bench-trainer: install
 	$(BIN)/python bench/bench_trainer.py $(ARGS)
+
+bench-threads: install
+	$(BIN)/python bench/bench_threads.py $(THREADS_ARGS)
+
+bench-sweep: install
+	$(BIN)/python bench/bench_sweep.py $(SWEEP_ARGS)
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir outputs $(ARGS)

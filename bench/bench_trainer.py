@@ -2,13 +2,16 @@
 
 Same model (MLP 784-300-100-10, ELU, he_normal), same optimizer (SGD, Nesterov momentum 0.9),
 same in-memory data (Fashion-MNIST train split, 60 000 samples, from --data-root when present,
-else random data of the same shape). The two variants alternate (a b, b a, ...) so drift in
-machine load hits both alike. Prints samples/s (median, min, max over --repeats), the ratio
-b/a, a FLOP-based throughput bound, the start-up time of `python train.py`, and last the line
-`min ratio X`.
+else random data of the same shape). Variants: (a) the hand loop, (b) the Trainer, (c) the
+Trainer with trainer.compile=true, on CUDA also (p) bf16 autocast; they alternate in a rotated
+order (a b c, b c a, ...) so drift in machine load hits all alike. Prints samples/s (median,
+min, max over --repeats), each variant's ratio to the hand loop and to a FLOP-based throughput
+bound, then `vs lightning X` (Trainer / PyTorch Lightning doing the same job at batch 128, when
+pytorch-lightning is installed: the `bench` extra), the start-up time of `python train.py`, and
+last the line `min ratio X` (the smallest b/a).
 
-    python bench/bench_trainer.py                      # what `make bench` runs
-    python bench/bench_trainer.py --batch-sizes 32 --repeats 5
+    python bench/bench_trainer.py                      # what `make bench` runs first
+    python bench/bench_trainer.py --batch-sizes 32 --repeats 5 --variants ab --no-lightning
     python bench/bench_trainer.py --profile            # where one Trainer epoch at batch 32 goes
     python bench/bench_trainer.py --threads 1          # steadier on a machine others are using
 """
@@ -51,6 +54,9 @@ OVERRIDES = [
     "reg=[]",
     # A terminal would get a tqdm bar; the bench prints a table instead.
     "trainer.progress=false",
+    # The pictures (activation histograms, the figure rendered when fit ends: ~1-2 s per run) are
+    # a lesson aid, not training work that the hand loop or Lightning does; variant v has them.
+    "viz.enabled=false",
 ]
 
 
@@ -74,6 +80,11 @@ def train_flops_per_sample(model: nn.Module, input_shape: tuple[int, ...]) -> fl
     return 3.0 * forward_flops_per_sample(model, input_shape)
 
 
+# What the timings read: wall time, or with --cpu-time this process's CPU time, which other
+# processes cannot inflate (meaningful with one thread only: idle OpenMP threads spin).
+clock: Callable[[], float] = time.perf_counter
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -93,15 +104,15 @@ def matmul_gflops(
         for a, b, c in mats:  # warm-up: oneDNN/cuBLAS pick their kernels on first use
             torch.mm(a, b, out=c)
         _sync(device)
-        reps, t0 = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - t0) < seconds:
+        reps, t0 = 0, clock()
+        while (elapsed := clock() - t0) < seconds:
             for a, b, c in mats:
                 torch.mm(a, b, out=c)
             reps += 1
             if reps % 8 == 0:  # bound the queue of asynchronous CUDA work
                 _sync(device)
         _sync(device)
-        elapsed = time.perf_counter() - t0
+        elapsed = clock() - t0
         best = max(best, flops * reps / elapsed / 1e9)
     return best
 
@@ -124,11 +135,9 @@ def load_data(root: Path | None, device: torch.device) -> tuple[str, tuple[torch
     from torchprac.data.normalize import fit_normalizer
 
     if root is not None and (root / "FashionMNIST" / "raw").is_dir():
-        from omegaconf import OmegaConf
+        from torchprac import registry
 
-        from torchprac.data.sources import read
-
-        raw = read(OmegaConf.create({"name": "fashion_mnist", "root": str(root), "download": False}))
+        raw = registry.build("data", {"name": "fashion_mnist", "root": str(root), "download": False}).read()
         x, y = raw.x[:N_TRAIN], torch.as_tensor(raw.y[:N_TRAIN])
         xd, yd = raw.x_test[:N_DEV], torch.as_tensor(raw.y_test[:N_DEV])
         what = f"Fashion-MNIST from {root}"
@@ -199,12 +208,12 @@ def torchprac_trainer(
     """(fit, close): what run.py builds (TensorBoard logger with the config text, early stopping,
     checkpoints, histograms, the health monitor) from the config tree's trainer defaults."""
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
 
     from torchprac import distributed
+    from torchprac.config import RunConfig
     from torchprac.data.splits import Split, Splits
-    from torchprac.run import build_model_on, build_optim_for, build_trainer, precision_context
-    from torchprac.train import TBLogger
+    from torchprac.run import build_model, build_trainer
+    from torchprac.train import Precision, TBLogger
 
     x, y, xd, yd = data
     ov = [
@@ -216,53 +225,193 @@ def torchprac_trainer(
         *(overrides or []),
     ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=ov)
+        rc = RunConfig.from_cfg(compose(config_name="config", overrides=ov))
     torch.manual_seed(0)
     splits = Splits(Split(x, y), Split(xd, yd), None, INPUT_SHAPE, CLASSES)
-    model = build_model_on(cfg, splits, x.device)
-    optim = build_optim_for(cfg, model, splits, world_size=1)
+    model = build_model(rc, splits.input_shape, splits.num_classes, x.device)
     logger = TBLogger(run_dir)
-    logger.text("config", "```yaml\n" + OmegaConf.to_yaml(cfg) + "\n```")
-    precision = precision_context(str(cfg.trainer.precision), x.device)
-    trainer, _ = build_trainer(cfg, model, optim, splits, logger, distributed.setup(x.device), None, run_dir, precision)
+    logger.text("config", "```yaml\n" + rc.yaml + "\n```")
+    precision = Precision.of(rc.trainer.precision, x.device)
+    trainer, _ = build_trainer(rc, model, splits, precision, logger, distributed.setup(x.device), None, run_dir)
     return trainer.fit, logger.close
+
+
+# -- (L) the same job in PyTorch Lightning (optional: the `bench` extra) ----------------------
+def lightning_version() -> str | None:
+    try:
+        import pytorch_lightning as pl
+    except ImportError:
+        return None
+    return pl.__version__
+
+
+def lightning_trainer(
+    data: tuple[torch.Tensor, ...], batch: int, epochs: int, run_dir: Path, activation: str = "elu"
+) -> tuple[Callable[[], object], Callable[[], None]]:
+    """(fit, close): the hand loop's model trained by Lightning doing the Trainer's job: the same
+    in-memory tensors (shuffled every epoch, batches gathered by index lists: no per-sample
+    collate), SGD Nesterov with the same fused kernel torchprac picks, TensorBoard logging
+    (train loss/accuracy every 25 steps and per epoch, dev loss/accuracy per epoch), a
+    checkpoint every epoch (last + best on dev loss), early stopping on dev loss (patience 10),
+    no progress bar, no model summary, no sanity-check validation."""
+    import logging
+    import warnings
+
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+    from pytorch_lightning.loggers import TensorBoardLogger
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)  # "GPU available: ..." lines
+    x, y, xd, yd = data
+    fused = x.device.type in ("cpu", "cuda")
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = hand_model(x.device, activation)
+
+        def forward(self, xb: torch.Tensor) -> torch.Tensor:
+            return self.net(xb)
+
+        def _metrics(self, batch_: tuple[torch.Tensor, torch.Tensor], split: str) -> torch.Tensor:
+            xb, yb = batch_
+            logits = self.net(xb)
+            loss = F.cross_entropy(logits, yb)
+            on_step = split == "train"
+            n = len(yb)
+            self.log(f"{split}_loss", loss, on_step=on_step, on_epoch=True, batch_size=n)
+            acc = (logits.argmax(1) == yb).float().mean()
+            self.log(f"{split}_accuracy", acc, on_step=on_step, on_epoch=True, batch_size=n)
+            return loss
+
+        def training_step(self, batch_: tuple[torch.Tensor, torch.Tensor], idx: int) -> torch.Tensor:
+            return self._metrics(batch_, "train")
+
+        def validation_step(self, batch_: tuple[torch.Tensor, torch.Tensor], idx: int) -> None:
+            self._metrics(batch_, "val")
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True, fused=fused)
+
+    def loader(ds: TensorDataset, sampler: torch.utils.data.Sampler, size: int) -> DataLoader:
+        # batch_size=None: the dataset is indexed with a whole list of indices at once.
+        return DataLoader(ds, batch_size=None, sampler=BatchSampler(sampler, size, drop_last=False))
+
+    gen = torch.Generator().manual_seed(0)
+    train_ds, dev_ds = TensorDataset(x, y), TensorDataset(xd, yd)
+    train_dl = loader(train_ds, RandomSampler(train_ds, generator=gen), batch)
+    dev_dl = loader(dev_ds, SequentialSampler(dev_ds), 4096)
+    module, ckpt_dir = Module(), str(run_dir / "checkpoints")
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="gpu" if x.is_cuda else "cpu",
+        devices=1,
+        logger=TensorBoardLogger(str(run_dir), name="", version=""),
+        callbacks=[  # last.ckpt every epoch (save_last would only copy saves of the monitored one), best.ckpt
+            ModelCheckpoint(dirpath=ckpt_dir, filename="last", enable_version_counter=False),
+            ModelCheckpoint(
+                dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min", enable_version_counter=False
+            ),
+            EarlyStopping(monitor="val_loss", mode="min", patience=10),
+        ],
+        log_every_n_steps=25,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+    def fit() -> None:
+        with warnings.catch_warnings():  # "does not have many workers": the data is in memory
+            warnings.simplefilter("ignore")
+            trainer.fit(module, train_dl, dev_dl)
+
+    return fit, lambda: None
+
+
+def vs_lightning(
+    data: tuple[torch.Tensor, ...], batch: int, epochs: int, repeats: int, tmp: Path, activation: str = "elu"
+) -> tuple[list[float], list[float]]:
+    """Samples/s of the Trainer (b) and of Lightning (L), alternating b L, L b, ... after one
+    warm-up run each."""
+    device, n = data[0].device, len(data[0]) * epochs
+    out: dict[str, list[float]] = {"b": [], "L": []}
+
+    def once(variant: str, sub: tuple[torch.Tensor, ...], record: bool, k: int) -> None:
+        run_dir = tmp / f"{variant}{batch}_vs_{k}"
+        if variant == "b":
+            fn, close = torchprac_trainer(sub, batch, epochs, run_dir, [f"activation={activation}"])
+        else:
+            fn, close = lightning_trainer(sub, batch, epochs, run_dir, activation)
+        dt = timed(fn, device)
+        close()
+        if record:
+            out[variant].append(n / dt)
+
+    m = 4 * max(batch, 1024) + len(data[0]) % batch
+    warm = (data[0][:m], data[1][:m], data[2], data[3])
+    once("b", warm, False, -1)
+    once("L", warm, False, -1)
+    for k in range(repeats):
+        for v in ("b", "L") if k % 2 == 0 else ("L", "b"):
+            once(v, data, True, k)
+    return out["b"], out["L"]
 
 
 # -- measurement ---------------------------------------------------------------------------------
 def timed(fn: Callable[[], object], device: torch.device) -> float:
     _sync(device)
-    t0 = time.perf_counter()
+    t0 = clock()
     fn()
     _sync(device)
-    return time.perf_counter() - t0
+    return clock() - t0
+
+
+# The Trainer variants beside (a) the hand loop: their config overrides.
+VARIANTS = {
+    "b": ("torchprac Trainer", []),
+    "c": ("Trainer, compile", ["trainer.compile=true"]),
+    "p": ("Trainer, bf16 autocast", ["trainer.precision=bf16-mixed"]),
+    "v": ("Trainer, viz defaults", ["viz.enabled=true"]),
+}
 
 
 def measure(
-    data: tuple[torch.Tensor, ...], batch: int, epochs: int, repeats: int, tmp: Path, activation: str = "elu"
-) -> tuple[list[float], list[float]]:
-    """Samples/s of (a) the hand loop and (b) the Trainer, alternating a/b every repeat."""
+    data: tuple[torch.Tensor, ...],
+    batch: int,
+    epochs: int,
+    repeats: int,
+    tmp: Path,
+    activation: str = "elu",
+    variants: str = "ab",
+) -> dict[str, list[float]]:
+    """Samples/s of (a) the hand loop and the Trainer variants (b, c, p: VARIANTS), in an order
+    rotated every repeat (a b c, b c a, c a b, ...)."""
     device, n = data[0].device, len(data[0]) * epochs
-    hand: list[float] = []
-    ours: list[float] = []
+    out: dict[str, list[float]] = {v: [] for v in variants}
 
-    def once(variant: str, sub: tuple[torch.Tensor, ...], out: list[float] | None, k: int) -> None:
+    def once(variant: str, sub: tuple[torch.Tensor, ...], record: bool, k: int) -> None:
         if variant == "a":
             fn, close = hand_loop(sub, batch, epochs, activation), (lambda: None)
         else:
-            fn, close = torchprac_trainer(sub, batch, epochs, tmp / f"b{batch}_{k}", [f"activation={activation}"])
+            ov = [f"activation={activation}", *VARIANTS[variant][1]]
+            fn, close = torchprac_trainer(sub, batch, epochs, tmp / f"{variant}{batch}_{k}", ov)
         dt = timed(fn, device)
         close()
-        if out is not None:
-            out.append(n / dt)
+        if record:
+            out[variant].append(n / dt)
 
-    # Warm-up on a slice: allocator, oneDNN primitives and lazy imports are paid outside the timing.
-    warm = (data[0][: 4 * max(batch, 1024)], data[1][: 4 * max(batch, 1024)], data[2][:2048], data[3][:2048])
-    once("a", warm, None, -1)
-    once("b", warm, None, -1)
+    # Warm-up on a slice with the same last-batch and dev shapes: allocator, oneDNN primitives,
+    # lazy imports and torch.compile's graphs are paid outside the timing.
+    m = 4 * max(batch, 1024) + len(data[0]) % batch
+    warm = (data[0][:m], data[1][:m], data[2], data[3])
+    for v in variants:
+        once(v, warm, False, -1)
     for k in range(repeats):
-        for v in "ab" if k % 2 == 0 else "ba":
-            once(v, data, hand if v == "a" else ours, k)
-    return hand, ours
+        for v in variants[k % len(variants) :] + variants[: k % len(variants)]:
+            once(v, data, True, k)
+    return out
 
 
 def startup(tmp: Path) -> tuple[float, float]:
@@ -340,37 +489,63 @@ def bench_device(dev_name: str, args: argparse.Namespace, tmp: Path) -> list[flo
         print(f"warning: the machine is busy (load {load:.1f}): CPU numbers are noisy, --threads 1 is steadier")
     print(
         f"model MLP 784-{'-'.join(map(str, HIDDEN))}-10 {args.activation} he_normal, SGD Nesterov 0.9; "
-        f"{args.epochs} epoch(s) per run, {args.repeats} runs per variant, alternating a/b",
+        f"{args.epochs} epoch(s) per run, {args.repeats} runs per variant, alternating; "
+        f"timing: {'CPU time of this process' if clock is time.process_time else 'wall time'}",
         flush=True,
     )
     peak = [matmul_gflops(device, [(2048, 2048, 2048)])]
     widths = [prod(INPUT_SHAPE), *HIDDEN, CLASSES]
+    variants = args.variants or ("abcp" if dev_name == "cuda" else "abc")
     rows = []
     for b in args.batch_sizes:
-        hand, ours = measure(data, b, args.epochs, args.repeats, tmp, args.activation)
+        res = measure(data, b, args.epochs, args.repeats, tmp, args.activation, variants)
         shapes = mlp_matmul_shapes(b, widths)
         mm = matmul_gflops(device, shapes, seconds=0.3) * 1e9 * b / sum(2 * m * k * n for m, k, n in shapes)
-        rows.append((b, hand, ours, statistics.median(o / h for o, h in zip(ours, hand)), mm))
+        rows.append((b, res, mm))
         peak.append(matmul_gflops(device, [(2048, 2048, 2048)]))
-        print(f"  batch {b} measured", file=sys.stderr, flush=True)
+        print(f"  batch {b} measured (load average {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
     bound = max(peak) * 1e9 / (3 * fwd)
     print(
         f"fp32 matmul peak {max(peak):,.1f} GFLOP/s (2048^3, best of {len(peak)} readings, lowest "
         f"{min(peak):,.1f}); {fwd / 1e6:.4f} MFLOP forward, {3 * fwd / 1e6:.4f} MFLOP training per "
         f"sample -> bound {bound:,.0f} samples/s"
     )
-    print("samples/s: median [min, max]. b/a: median over repeats of (b) / its neighbouring (a) run.")
+    print("samples/s: median [min, max]. x/a: median over repeats of the variant / the (a) run of the same repeat.")
     print("mm/bound: the step's own matmuls alone at this batch size, over the bound: a ceiling for any loop.")
+    print(f"{'batch':>5} | {'variant':<26} | {'samples/s':>28} | {'x/a':>5} | {'x/bound':>7} | {'mm/bound':>8}")
+    names = {"a": "hand loop", **{k: v[0] for k, v in VARIANTS.items()}}
+    b_over_a = []
+    for b, res, mm in rows:
+        for v, xs in res.items():
+            ratio = statistics.median(x / h for x, h in zip(xs, res["a"]))
+            if v == "b":
+                b_over_a.append(ratio)
+            x_a = "" if v == "a" else f"{ratio:5.3f}"
+            mm_col = f"{mm / bound:8.3f}" if v == "a" else ""
+            x_bound = statistics.median(xs) / bound
+            print(f"{b:>5} | ({v}) {names[v]:<22} | {fmt(xs)} | {x_a:>5} | {x_bound:7.3f} | {mm_col:>8}")
+    print(f"load average after the table {os.getloadavg()[0]:.2f}")
+    return b_over_a
+
+
+def lightning_line(args: argparse.Namespace, dev_name: str, tmp: Path) -> float | None:
+    """Prints `vs lightning X`: Trainer / Lightning samples/s at --lightning-batch, the median of
+    the ratios of neighbouring runs; None when Lightning is not installed."""
+    version = lightning_version()
+    if version is None:
+        print("vs lightning: skipped (pytorch-lightning not installed: pip install -c constraints.txt -e '.[bench]')")
+        return None
+    device = torch.device(dev_name)
+    _, data = load_data(args.data_root, device)
+    load0 = os.getloadavg()[0]
+    ours, theirs = vs_lightning(data, args.lightning_batch, args.epochs, args.repeats, tmp, args.activation)
+    ratio = statistics.median(o / t for o, t in zip(ours, theirs))
     print(
-        f"{'batch':>5} | {'(a) hand loop samples/s':>28} | {'(b) torchprac Trainer':>28} | "
-        f"{'b/a':>5} | {'b/bound':>7} | {'mm/bound':>8}"
+        f"Lightning {version} on {dev_name}, batch {args.lightning_batch}, {args.repeats} runs each alternating: "
+        f"Trainer {fmt(ours)} samples/s, Lightning {fmt(theirs)}; load average {load0:.2f} -> {os.getloadavg()[0]:.2f}"
     )
-    for b, hand, ours, ratio, mm in rows:
-        print(
-            f"{b:>5} | {fmt(hand)} | {fmt(ours)} | {ratio:5.3f} | "
-            f"{statistics.median(ours) / bound:7.3f} | {mm / bound:8.3f}"
-        )
-    return [r[3] for r in rows]
+    print(f"vs lightning {ratio:.2f}")
+    return ratio
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -386,11 +561,34 @@ def main(argv: list[str] | None = None) -> float:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     p.add_argument("--no-startup", action="store_true", help="skip the train.py start-up measurement")
     p.add_argument("--profile", action="store_true", help="profile the Trainer at the first batch size and exit")
+    p.add_argument(
+        "--variants",
+        default=None,
+        help="which runs: a hand loop, b Trainer, c Trainer with trainer.compile=true, p Trainer with bf16 "
+        "autocast, v Trainer with the viz defaults (default: abc on cpu, abcp on cuda; a and b always run)",
+    )
+    p.add_argument("--no-lightning", action="store_true", help="skip the Lightning comparison")
+    p.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time with this process's CPU time instead of wall time (with --threads 1): steady on a busy machine",
+    )
+    p.add_argument("--lightning-batch", type=int, default=128, help="batch size of the `vs lightning` runs")
     args = p.parse_args(argv)
     if args.repeats < 3:
         p.error("--repeats must be at least 3 (the median of fewer is not worth printing)")
+    if args.variants is not None:
+        bad = set(args.variants) - set("abcpv")
+        if bad:
+            p.error(f"--variants: unknown {''.join(sorted(bad))} (letters of abcpv)")
+        args.variants = "ab" + "".join(dict.fromkeys(v for v in args.variants if v in VARIANTS and v != "b"))
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        if torch.get_num_threads() != 1 or args.device == "cuda" or torch.cuda.is_available():
+            p.error("--cpu-time needs --threads 1 and --device cpu")
+        global clock
+        clock = time.process_time
     devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}
     with tempfile.TemporaryDirectory(prefix="torchprac-bench-") as td:
         tmp = Path(td)
@@ -399,6 +597,8 @@ def main(argv: list[str] | None = None) -> float:
             profile(data, args.batch_sizes[0], tmp)
             return 0.0
         ratios = [r for dev_name in devices[args.device] for r in bench_device(dev_name, args, tmp)]
+        if not args.no_lightning:
+            lightning_line(args, devices[args.device][0], tmp)
         if not args.no_startup:
             wall, imp = startup(tmp)
             print(

@@ -18,5 +18,21 @@ def main(cfg: DictConfig) -> float:
     return run_main(cfg)
 
 
+def console() -> None:
+    """The `torchprac` script: the same preflight checks as train.py, then Hydra."""
+    import sys
+
+    from torchprac.distributed import quiet_rank_overrides
+    from torchprac.preflight import check
+
+    sys.argv[1:] = check(sys.argv[1:], Path(CONF_DIR))
+    sys.argv += quiet_rank_overrides()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
 if __name__ == "__main__":
-    main()
+    console()

@@ -21,7 +21,7 @@ from torchprac.registry import one_of
 
 log = logging.getLogger("torchprac")
 
-MODES = ("train", "gradcheck")
+MODES = ("train", "gradcheck", "lr_find", "predict", "evaluate")
 GROUPS = ("data", "model", "init", "activation", "optimizer", "scheduler", "clip")
 # Keys of a group node that another stage reads (model.pretrained: transfer learning).
 _SIDE_KEYS = {"model": ("pretrained",)}
@@ -53,14 +53,18 @@ class RunConfig:
     choices: dict[str, str] = field(default_factory=dict)  # group -> chosen name
     yaml: str = ""  # the resolved config, for TensorBoard and checkpoints
     raw: dict = field(default_factory=dict)  # the resolved config as plain containers
+    lr_find: Any = None  # tune.lr_find.LRFindSettings
+    viz: Any = None  # viz.settings.VizSettings (None: no pictures)
 
     @classmethod
     def from_cfg(cls, cfg: DictConfig, user_keys: set[str] | None = None) -> RunConfig:
         """`user_keys`: the dotted keys the user typed. A key a choice does not know is refused
         when the user typed it (or when unknown); one that a preset (experiment=...) set for
         another choice of the group is dropped with a warning instead of crashing the run."""
-        if user_keys is None:
-            user_keys = _typed_keys()
+        typed = _typed_overrides()
+        if user_keys is None and typed is not None:
+            user_keys = {o.split("=", 1)[0].lstrip("+~") for o in typed}
+        cfg = _outside_hydra(cfg)
         raw = to_plain(cfg)
         registry.load()
 
@@ -79,6 +83,7 @@ class RunConfig:
         reg_node = raw.get("reg") or {}
         if not isinstance(reg_node, dict):
             raise ConfigError("reg", reg_node, "a list of choices, e.g. reg=[l2,dropout] or reg=[]")
+        reg_node = _drop_leaked_reg(reg_node, typed)
         reg = Regularizers.from_config(reg_node)
         trainer = registry.get("trainer", "default").build(_section(raw, "trainer"))
         transfer = registry.get("transfer", "default").build(
@@ -87,10 +92,15 @@ class RunConfig:
         transfer.check(trainer.epochs)
         diagnosis = registry.get("diagnosis", "default").build(_section(raw, "diagnosis"))
         mode = one_of(*MODES).check("mode", raw.get("mode", "train"))
+        lr_find = registry.get("lr_find", "default").build(_section(raw, "lr_find"))
+        if mode == "lr_find" or trainer.lr_find:
+            lr_find.check_optimizer(built["optimizer"].name, built["optimizer"].full_batch)
         drop = reg.dropout
         if drop is not None:  # a per-layer list must match the hidden layers
             drop.keep_probs(len(built["model"].hidden), f"reg.{'alpha_dropout' if drop.alpha else 'dropout'}.keep_prob")
         run_dir = _run_dir(cfg)
+        viz = registry.get("viz", "default").build(_section(raw, "viz"))
+        viz.run_name, viz.in_sweep = _sweep_run_name()
         return cls(
             mode=mode,
             data=built["data"],
@@ -108,7 +118,24 @@ class RunConfig:
             choices=choices,
             yaml=OmegaConf.to_yaml(cfg, resolve=True),
             raw=raw,
+            lr_find=lr_find,
+            viz=viz,
         )
+
+
+def _outside_hydra(cfg: DictConfig) -> DictConfig:
+    """A config composed outside a Hydra app (tests, notebooks) cannot resolve
+    ${hydra:runtime.output_dir}: its run dir is then unset (the caller passes one)."""
+    try:
+        OmegaConf.select(cfg, "paths.run_dir", throw_on_resolution_failure=True)
+        return cfg
+    except Exception:
+        from omegaconf import open_dict
+
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.paths.run_dir = None
+        return cfg
 
 
 def _section(raw: dict, key: str) -> dict:
@@ -134,20 +161,52 @@ def _drop_leaked(choice: registry.Choice, node: dict, group: str, user_keys: set
             del node[key]
 
 
-def _typed_keys() -> set[str] | None:
-    """The keys of the overrides typed on the command line (None outside a Hydra app, where
-    every key counts as typed: nothing is dropped)."""
+def _typed_overrides() -> list[str] | None:
+    """The overrides typed on the command line (None outside a Hydra app, where every key
+    counts as typed: nothing is dropped)."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        task = HydraConfig.get().overrides.task
+        return list(HydraConfig.get().overrides.task)
     except Exception:
         return None
-    keys = set()
-    for o in task:
-        k = o.split("=", 1)[0].lstrip("+~")
-        keys.add(k)
-    return keys
+
+
+def _drop_leaked_reg(node: dict, typed: list[str] | None) -> dict:
+    """With `reg=[a,b]` typed, regularizers outside that list come from a preset that set
+    their keys (e.g. reg.alpha_dropout.keep_prob): they were not chosen, so they are dropped."""
+    chosen = next((o.split("=", 1)[1] for o in typed or [] if o.startswith("reg=")), None)
+    if chosen is None:
+        return node
+    names = {n.strip() for n in chosen.strip("[]").split(",") if n.strip()}
+    for name in [n for n in node if n not in names and f"reg.{n}" not in " ".join(typed or [])]:
+        log.warning("reg=%s does not include %r: the settings a preset gave it are ignored", chosen, name)
+        node = {k: v for k, v in node.items() if k != name}
+    return node
+
+
+def _sweep_run_name() -> tuple[str | None, bool]:
+    """(TensorBoard run name, in a multirun): in a multirun, the job's overrides that vary
+    across the sweep (viz/names.py); (None, False) in a single run or outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN:
+            return None, False
+        job = list(hc.overrides.task)
+        params = OmegaConf.select(hc, "sweeper.params", default=None)
+        multirun = Path(str(hc.sweep.dir)) / "multirun.yaml"  # Hydra's basic sweeper writes it
+    except Exception:
+        return None, False
+    from torchprac.viz.names import named_overrides, run_name
+
+    sweep = None
+    if multirun.is_file():
+        sweep = list(OmegaConf.select(OmegaConf.load(multirun), "hydra.overrides.task", default=[]) or [])
+    keys = list(params) if params else None  # Optuna: the keys it samples
+    return run_name(named_overrides(job, sweep, keys)) or None, True
 
 
 def _run_dir(cfg: DictConfig) -> Path | None:

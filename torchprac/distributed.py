@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch is imported lazily: train.py calls quiet_rank_overrides before Hydra starts
     import torch
@@ -101,19 +101,24 @@ class DistContext:
             dist.broadcast(t, 0)
         return t
 
-    def sum_(self, loss: torch.Tensor, correct: torch.Tensor, n: int) -> tuple[float, float, int]:
-        """Host values of running sums, added up over the ranks (each rank summed its shards)."""
+    def sum_(self, loss: torch.Tensor, correct: torch.Tensor, n: int) -> tuple[float, Any, int]:
+        """Host values of running sums, added up over the ranks (each rank summed its shards).
+        `correct`: a scalar (a float comes back) or a vector of sums (a list of floats)."""
         if not self.enabled:
-            return float(loss), float(correct), n
+            return float(loss), float(correct) if correct.ndim == 0 else correct.tolist(), n
         import torch
         import torch.distributed as dist
 
-        sums = torch.stack(
-            [loss.double(), correct.double(), torch.tensor(float(n), dtype=torch.float64, device=loss.device)]
+        sums = torch.cat(
+            [
+                loss.double().reshape(1),
+                correct.double().reshape(-1),
+                torch.tensor([float(n)], dtype=torch.float64, device=loss.device),
+            ]
         )
         dist.all_reduce(sums)
-        a, b, c = sums.tolist()
-        return a, b, int(c)
+        values = sums.tolist()
+        return values[0], values[1] if correct.ndim == 0 else values[1:-1], int(values[-1])
 
     def close(self) -> None:
         import torch.distributed as dist

@@ -17,10 +17,13 @@ log = logging.getLogger("torchprac")
 
 
 def main(cfg: DictConfig) -> float:
-    from torchprac.run import run
-
     try:
+        from torchprac.run import run  # torch's import is the slowest part of start-up: inside the try
+
         return run(cfg)
+    except KeyboardInterrupt:
+        _interrupted(cfg)
+        sys.exit(130)
     except TorchpracError as e:
         _error_once(str(e))
         if _in_multirun():  # one bad job must not end the sweep: it ranks last as failed
@@ -32,6 +35,20 @@ def main(cfg: DictConfig) -> float:
         # In a sweep one crashing job must not take the others (and the summary) down.
         log.exception("job failed: %s", e)
         return _failed_job(cfg, e)
+
+
+def _interrupted(cfg: DictConfig) -> None:
+    """Ctrl-C: one line saying where the last checkpoint is and the command that resumes."""
+    run_dir = Path(str(OmegaConf.select(cfg, "paths.run_dir", default=".")))
+    last = next((p for p in (run_dir / "checkpoints" / n for n in ("last.pt", "prev.pt")) if p.is_file()), None)
+    if last is None:
+        print(f"interrupted before the first checkpoint: nothing to resume in {run_dir}", file=sys.stderr)
+        return
+    print(
+        f"interrupted: last checkpoint {last}; resume with "
+        f"`python train.py trainer.resume=auto hydra.run.dir={run_dir}`",
+        file=sys.stderr,
+    )
 
 
 def _in_multirun() -> bool:

@@ -11,6 +11,9 @@ from enum import Enum
 from torchprac.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
+# Metric names: classification's accuracy, regression's RMSE / MAE (lower is better) and R².
+NAMES = ("loss", "accuracy", "rmse", "mae", "r2")
+_LOWER_IS_BETTER = ("loss", "rmse", "mae")
 
 
 class Status(str, Enum):
@@ -28,19 +31,21 @@ class Status(str, Enum):
 @dataclass(frozen=True)
 class Metric:
     split: str
-    name: str  # loss | accuracy
+    name: str  # loss | accuracy | rmse | mae | r2
 
     @classmethod
     def parse(cls, spelled: str, key: str = "monitor") -> Metric:
         split, _, name = str(spelled).partition("/")
-        if split not in SPLITS or name not in ("loss", "accuracy"):
-            raise ConfigError(key, spelled, "dev/loss or dev/accuracy (split/metric)")
+        if split not in SPLITS or name not in NAMES:
+            raise ConfigError(
+                key, spelled, "dev/loss or dev/accuracy (split/metric); for regression also dev/rmse, dev/mae, dev/r2"
+            )
         return cls(split, name)
 
     @property
     def mode(self) -> str:
-        """The improving direction: losses go down, accuracies go up."""
-        return "min" if self.name == "loss" else "max"
+        """The improving direction: losses and errors go down, accuracy and R² go up."""
+        return "min" if self.name in _LOWER_IS_BETTER else "max"
 
     @property
     def tag(self) -> str:

@@ -32,6 +32,10 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 @dataclass(frozen=True)
 class Param:
     """One key's rule. `kind`: number, int, bool, str, choice, int_list, num_list, any."""
@@ -51,9 +55,9 @@ class Param:
     def allowed(self) -> str:
         rng = []
         if self.lo is not None:
-            rng.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
+            rng.append(f"{'>' if self.lo_open else '>='} {_fmt(self.lo)}")
         if self.hi is not None:
-            rng.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
+            rng.append(f"{'<' if self.hi_open else '<='} {_fmt(self.hi)}")
         r = (" " + " and ".join(rng)) if rng else ""
         text = {
             "number": f"a number{r}",
@@ -83,6 +87,16 @@ class Param:
                 raise ConfigError(f"{key}.{k}", x, f"the keys of {key}: " + ", ".join(sorted(fields)))
             out[k] = fields[k].check(f"{key}.{k}", x)
         return out
+
+    def _type_hint(self, v: Any) -> str:
+        """'Got a str.' when the type is what is wrong (not when only the range is)."""
+        right_type = {
+            "number": _is_num(v),
+            "int": _is_int(v),
+            "int_list": isinstance(v, (list, tuple)),
+            "num_list": isinstance(v, (list, tuple)),
+        }.get(self.kind, True)
+        return "" if v is None or right_type else f"Got a {type(v).__name__}."
 
     def _in_range(self, v: float) -> bool:
         bad_lo = self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo)
@@ -119,7 +133,7 @@ class Param:
             )
             v = list(v) if ok else v
         if not ok:
-            raise ConfigError(key, v, self.allowed(), f"Got a {type(v).__name__}." if v is not None else "")
+            raise ConfigError(key, v, self.allowed(), self._type_hint(v))
         if self.check_fn is not None:
             extra = self.check_fn(v)
             if extra:
@@ -221,7 +235,9 @@ def register(group: str, name: str, **params: Param) -> Callable[[Callable], Cal
 
 def load() -> None:
     """Import every module that registers choices (torch is imported here, lazily)."""
+    import torchprac.data.images  # noqa: F401
     import torchprac.data.sources  # noqa: F401
+    import torchprac.data.tabular  # noqa: F401
     import torchprac.diagnose.bias_variance  # noqa: F401
     import torchprac.nn.activations  # noqa: F401
     import torchprac.nn.init  # noqa: F401
@@ -232,6 +248,8 @@ def load() -> None:
     import torchprac.reg  # noqa: F401
     import torchprac.train.settings  # noqa: F401
     import torchprac.train.transfer  # noqa: F401
+    import torchprac.tune.lr_find  # noqa: F401
+    import torchprac.viz.settings  # noqa: F401
 
 
 def names(group: str) -> list[str]:

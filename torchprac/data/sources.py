@@ -16,15 +16,18 @@ import torch
 
 from torchprac.data.splits import check_ratios
 from torchprac.errors import ConfigError, DataError
-from torchprac.registry import Param, anything, flag, int_list, integer, num, register, text
+from torchprac.registry import Param, anything, flag, int_list, integer, num, one_of, register, text
 
 
 @dataclass
 class RawData:
     x: np.ndarray | torch.Tensor  # (N, *input_shape), float32
-    y: np.ndarray  # (N,) int64
+    y: np.ndarray  # (N,): int64 class indices, or a raw target (floats, strings: data/target.py encodes it)
     x_test: np.ndarray | torch.Tensor | None = None
     y_test: np.ndarray | None = None
+    class_names: list[str] | None = None  # names of the class indices 0..k-1, when the source has them
+    feature_names: list[str] | None = None  # tabular sources: the feature columns, in order
+    task: str | None = None  # what the target is when the source knows (data.task=auto follows it)
 
 
 @dataclass
@@ -39,6 +42,11 @@ class DataSpec:
     bayes_error: float = 0.0
     classes: list[int] | None = None
     train_subset: int | None = None
+    task: str = "auto"  # auto | classification | regression (data/target.py infers auto)
+    normalize_target: bool = True  # regression: standardise y with the training split's mean/std
+    in_memory: Any = "auto"  # auto | true | false: false streams batches through a DataLoader (data/stream.py)
+    memory_limit: float | None = None  # GiB above which auto streams (None: half the free RAM / GPU memory)
+    workers: int | None = None  # streaming DataLoader workers (None: min(4, cores - 1))
 
 
 def _split_rule(v: Any) -> str | None:
@@ -53,9 +61,14 @@ COMMON: dict[str, Param] = {
     "root": text(optional=True),
     "split": anything(optional=False, check=_split_rule),
     "normalize": flag(),
-    "bayes_error": num(0, 1, hi_open=True),
+    "bayes_error": num(0),  # an error rate (< 1, checked with the task) or, for regression, a loss
     "classes": int_list(0, optional=True),
     "train_subset": integer(1, optional=True),
+    "task": one_of("auto", "classification", "regression"),
+    "normalize_target": flag(),
+    "in_memory": one_of("auto", True, False),
+    "memory_limit": num(0, lo_open=True, optional=True),
+    "workers": integer(0, optional=True),
 }
 
 
@@ -69,10 +82,28 @@ def dataset(name: str, **params: Param) -> Callable[[Callable[..., RawData]], Ca
             bayes_error: float = 0.0,
             classes: list[int] | None = None,
             train_subset: int | None = None,
+            task: str = "auto",
+            normalize_target: bool = True,
+            in_memory: Any = "auto",
+            memory_limit: float | None = None,
+            workers: int | None = None,
             **kwargs: Any,
         ) -> DataSpec:
             read = partial(fn, **{k: v for k, v in kwargs.items() if k in params})
-            return DataSpec(name, read, split, normalize, bayes_error, classes, train_subset)
+            return DataSpec(
+                name,
+                read,
+                split,
+                normalize,
+                bayes_error,
+                classes,
+                train_subset,
+                task,
+                normalize_target,
+                in_memory,
+                memory_limit,
+                workers,
+            )
 
         register("data", name, **{**COMMON, **params})(build)
         return fn

@@ -159,6 +159,14 @@ class GradcheckReport:
 
         return max(self.rows, key=key)
 
+    @property
+    def first_failing(self) -> TensorCheck | None:
+        """The failing tensor closest to the output. A wrong backward corrupts every gradient
+        upstream of it, so the bug sits at the LAST failing tensor in forward order, which is
+        not necessarily the one with the largest error."""
+        failing = [r for r in self.rows if r.failed]
+        return failing[-1] if failing else None
+
     def table(self) -> str:
         head = (
             f"{'tensor':<28} {'shape':<14} {'coords':>9} {'|g|':>10} {'|g_approx|':>10} "
@@ -266,7 +274,11 @@ def _check(
     pen_names = [n for n, p in m64.named_parameters() if id(p) in pen_ids]
 
     def J(params: dict[str, torch.Tensor]) -> torch.Tensor:
-        loss = F.cross_entropy(functional_call(m64, params, (xb,)), yb)
+        out = functional_call(m64, params, (xb,))
+        if yb.is_floating_point():  # regression (data.task): the MSE the Trainer minimises
+            loss = F.mse_loss(out.reshape(yb.shape), yb.to(out.dtype))
+        else:
+            loss = F.cross_entropy(out, yb)
         if (l1 or l2) and pen_names:  # the run's own penalty, on these parameter values
             loss = loss + Penalty([params[n] for n in pen_names], l1=l1, l2=l2)()
         return loss
@@ -417,7 +429,7 @@ def run_gradcheck(
     if run_dir is not None:
         (Path(run_dir) / "gradcheck.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     if not report.passed:
-        w = report.worst
+        w = report.first_failing or report.worst
         why = (
             f"relative difference {w.rel_diff:.2e} ({w.verdict}; ok <= {OK:g}, bug > {BUG:g})"
             if w.verdict in FAILING
@@ -425,8 +437,9 @@ def run_gradcheck(
         )
         raise GradcheckError(
             f"Gradient check failed: backprop disagrees with finite differences for '{w.name}' "
-            f"(shape {tuple(w.shape)}): {why}. A custom layer or autograd.Function upstream of or at "
-            f"this tensor has a wrong backward. Full table:\n{table}"
+            f"(shape {tuple(w.shape)}), the failing tensor closest to the output: {why}. The layer that "
+            f"holds it (or a custom autograd.Function between it and the output) has a wrong backward; "
+            f"failing tensors before it inherit the error. Full table:\n{table}"
         )
     log.info("gradient check passed (worst: %s, relative difference %.2e)", report.worst.name, report.worst.rel_diff)
     return report

@@ -71,7 +71,9 @@ class HealthMonitor(Callback):
         every_n_steps: int = 100,
         vanishing_ratio: float = 1000.0,
         exploding_norm: float = 1000.0,
+        stalled_ratio: float = 1e-6,
     ) -> None:
+        self.stalled_ratio = float(stalled_ratio)
         self.layers = find_layers(model)
         # A torch.compile'd graph does not call hooks added after it was captured: activation
         # statistics would silently stop after step 0, so they are off under compile.
@@ -141,8 +143,8 @@ class HealthMonitor(Callback):
         self._snap = [w.detach().clone() for w in ws]
 
     def on_after_step(self, trainer) -> None:
-        if self.armed:
-            self._collect(trainer.global_step)
+        if self.armed:  # statistics of the step that started at global_step - 1 (0: initialisation)
+            self._collect(trainer.global_step - 1)
             self._disarm()
         if trainer.dist.is_main and trainer.global_step % self.every == 0:
             self._arm()
@@ -210,6 +212,19 @@ class HealthMonitor(Callback):
                 f"{g1:.2e}), so the early layers barely learn. Try a non-saturating activation "
                 "(relu, elu) with init=he_normal, batch norm (model.batch_norm=before), or a "
                 "shallower network.",
+            )
+        ratios = [stats.get(f"health/update_ratio/{layer.name}", math.nan) for layer in self.layers]
+        ratios = [r for r in ratios if math.isfinite(r)]
+        if ratios and 0 < max(ratios) < self.stalled_ratio and not all(g == 0 for _, g in finite):
+            # Every layer moves by less than stalled_ratio of its norm per step (healthy: ~1e-3):
+            # the first/last comparison above misses a net whose gradients are ALL tiny.
+            self._warn(
+                "stalled",
+                f"training is stalled at step {step}: the largest update/weight ratio of any layer is "
+                f"{max(ratios):.1e} (healthy nets: ~1e-4 to 1e-2) and the largest gradient norm "
+                f"{max(g for _, g in finite):.1e}, so no layer learns. The initial weights are probably far "
+                "too small for this depth (use init=he_normal for relu, xavier for tanh), or optimizer.lr is "
+                "far too low.",
             )
         worst_n, worst_g = max(finite, key=lambda t: t[1])
         if worst_g >= self.exploding_norm:

@@ -3,6 +3,7 @@ zero, norm layers keep their (1, 0) defaults. Each choice builds `fn(weight_tens
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 
@@ -29,6 +30,13 @@ def kaiming_normal(mode: str = "fan_in", nonlinearity: str = "relu") -> InitFn:
 @register("init", "lecun_uniform", mode=_MODE, nonlinearity=_NONLIN)
 def kaiming_uniform(mode: str = "fan_in", nonlinearity: str = "relu") -> InitFn:
     return partial(nn.init.kaiming_uniform_, mode=mode, nonlinearity=nonlinearity)
+
+
+@register("init", "standard_uniform")
+def standard_uniform() -> InitFn:
+    """The "commonly used heuristic" Glorot & Bengio (2010) compare against, U(±1/sqrt(fan_in)),
+    Var = 1/(3 fan_in): torch.nn.Linear's own default (kaiming_uniform_ with a = sqrt(5))."""
+    return partial(nn.init.kaiming_uniform_, a=math.sqrt(5))
 
 
 @register("init", "xavier_normal", gain=_GAIN)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchprac.errors import ConfigError
 from torchprac.optim.fast import fast_kwargs
 from torchprac.registry import Param, flag, num, num_list, register
 
@@ -63,6 +64,12 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 def _torch_choice(name: str, cls: type[torch.optim.Optimizer], full_batch: bool = False, **params: Param) -> None:
     def build(**kwargs: Any) -> OptimizerSpec:
         kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items() if v is not None}
+        if kwargs.get("nesterov") and not kwargs.get("momentum"):  # name the key, not torch's wording
+            raise ConfigError(
+                "optimizer.momentum",
+                kwargs.get("momentum"),
+                f"a number in (0, 1) when optimizer={name} (nesterov=true)",
+            )
         # torch validates its own argument combinations (e.g. nesterov without momentum) in the
         # constructor: try it once on a dummy parameter so the error comes now, as a ConfigError.
         cls([torch.zeros(1, requires_grad=True)], **kwargs)

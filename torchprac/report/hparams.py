@@ -33,8 +33,9 @@ def hparams_of(rc, batch_size: int | None = None) -> dict[str, Any]:
     }
 
 
-def hparam_metrics(metrics: dict, epochs_run: int) -> dict[str, float]:
-    """The fixed metric keys of the HParams tab (NaN for a split the run does not have)."""
-    hp = {f"hparam/{s}_{k}": metrics.get(s, {}).get(k, float("nan")) for s in SPLITS for k in ("loss", "accuracy")}
+def hparam_metrics(metrics: dict, epochs_run: int, names: tuple[str, ...] = ("loss", "accuracy")) -> dict[str, float]:
+    """The fixed metric keys of the HParams tab (NaN for a split the run does not have); `names`:
+    the task's (train/task.py), loss and accuracy for classification, loss, rmse, mae, r2 for regression."""
+    hp = {f"hparam/{s}_{k}": metrics.get(s, {}).get(k, float("nan")) for s in SPLITS for k in names}
     hp["hparam/epochs_run"] = float(epochs_run)
     return hp

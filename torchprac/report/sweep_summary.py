@@ -36,6 +36,16 @@ COLUMNS = (
     "overrides",
     "message",
 )
+# Regression runs (data.task) report these instead of accuracy; their columns appear when a job has them.
+REGRESSION_COLUMNS = tuple(f"{s}_{k}" for k in ("r2", "rmse", "mae") for s in ("train", "dev", "test"))
+
+
+def _columns(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    extra = tuple(c for c in REGRESSION_COLUMNS if any(c in r for r in rows))
+    if not extra:
+        return COLUMNS
+    cut = COLUMNS.index("train_loss")
+    return COLUMNS[:cut] + extra + COLUMNS[cut:]
 
 
 def _job_dirs(root: Path) -> list[Path]:
@@ -71,7 +81,7 @@ def _row(root: Path, job: Path) -> dict[str, Any]:
         message=m.get("message", ""),
     )
     for split, values in (m.get("metrics") or {}).items():
-        for k in ("accuracy", "loss"):
+        for k in ("accuracy", "loss", "r2", "rmse", "mae"):
             if k in values:
                 row[f"{split}_{k}"] = values[k]
     return row
@@ -101,9 +111,10 @@ def write_summary(root: str | Path) -> list[dict[str, Any]]:
     for i, r in enumerate(rows, 1):
         r["rank"] = i
     with open(root / "summary.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        columns = _columns(rows)
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         w.writeheader()
-        w.writerows({k: r.get(k, "") for k in COLUMNS} for r in rows)
+        w.writerows({k: r.get(k, "") for k in columns} for r in rows)
 
     counts: dict[str, int] = {}
     for r in rows:
@@ -111,7 +122,7 @@ def write_summary(root: str | Path) -> list[dict[str, Any]]:
     objectives = sorted({f"{r['objective']} ({r['mode']})" for r in rows if "mode" in r})
     # The markdown shows only what differs between jobs; the CSV keeps every override.
     common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if len(rows) > 1 else set()
-    md_cols = [c for c in COLUMNS if c != "objective"]
+    md_cols = [c for c in columns if c != "objective"]
     lines = [
         f"# Sweep summary: {root}",
         "",
@@ -150,3 +161,6 @@ class SweepSummary(Callback):
                 best["status"],
                 _fmt(best.get("value")),
             )
+            from torchprac.report.html import write_extras  # report.html, the HParams experiment summary
+
+            write_extras(root, rows)

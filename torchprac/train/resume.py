@@ -54,8 +54,8 @@ def find_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> 
             + " Move that folder aside to start the run over, or point paths.run_dir at another run."
         )
     log.warning(
-        "trainer.resume=auto: no checkpoint in %s, starting a fresh run there "
-        "(to continue a run, pass paths.run_dir=<that run's dir>)",
+        "trainer.resume=auto: no checkpoint in %s, starting a fresh run there (a run writes checkpoints only "
+        "with trainer.checkpoint.enabled=true)",
         folder,
     )
     return None
@@ -81,11 +81,13 @@ SAME_ON_RESUME = (
     "optimizer",
     "scheduler",
     "clip",
-    "trainer.epochs",
     "trainer.batch_size",
     "trainer.drop_last",
     "trainer.seed",
 )
+
+
+LENGTH_FREE_SCHEDULES = ("none", "power", "exponential", "piecewise", "plateau")
 
 
 def _select(tree: dict, dotted: str):
@@ -106,6 +108,15 @@ def check_same_config(ckpt: dict, path: Path, config: dict) -> None:
         return
     old = yaml.safe_load(ckpt["config"]) or {}
     changed = []
+    old_epochs, new_epochs = _select(old, "trainer.epochs"), _select(config, "trainer.epochs")
+    if old_epochs != new_epochs:
+        # More epochs continue the same run unless the schedule's shape depends on its length.
+        sched = _select(config, "scheduler.name")
+        if sched not in LENGTH_FREE_SCHEDULES or (new_epochs or 0) < (old_epochs or 0):
+            changed.append(
+                f"trainer.epochs was {old_epochs!r}, now {new_epochs!r} (only more epochs, and only with "
+                f"scheduler {'/'.join(LENGTH_FREE_SCHEDULES)}, whose lr does not depend on the run's length)"
+            )
     for key in SAME_ON_RESUME:
         a, b = _select(old, key), _select(config, key)
         if a != b:

@@ -9,8 +9,10 @@ from typing import Any
 
 from torchprac.metrics import Metric
 from torchprac.registry import Param, flag, integer, num, one_of, register, section
+from torchprac.threads import check_setting
 
-MONITORS = ("dev/loss", "dev/accuracy")
+# dev/rmse, dev/mae, dev/r2: regression data (data.task); dev/accuracy there means dev/r2 (train/task.py)
+MONITORS = ("dev/loss", "dev/accuracy", "dev/rmse", "dev/mae", "dev/r2")
 
 
 def _device_rule(v: Any) -> str | None:
@@ -54,6 +56,7 @@ class TrainerSettings:
     device: str = "auto"
     precision: str = "32"
     compile: bool = False
+    num_threads: int | str = "auto"
     seed: int = 42
     deterministic: bool = False
     log_every_n_steps: int = 25
@@ -65,7 +68,9 @@ class TrainerSettings:
     early_stopping: EarlyStoppingSettings = field(default_factory=EarlyStoppingSettings)
     checkpoint: bool = True
     resume: str | None = None
+    overwrite: bool = False
     health: HealthSettings = field(default_factory=HealthSettings)
+    lr_find: bool = False  # run the lr range test first and train with its recommended lr
 
     @property
     def objective_metric(self) -> Metric:
@@ -85,6 +90,7 @@ class TrainerSettings:
     device=Param("any", check_fn=_device_rule),
     precision=one_of("32", "bf16-mixed", "16-mixed"),
     compile=flag(),
+    num_threads=Param("any", check_fn=check_setting),
     seed=integer(0, 2**32 - 1),  # numpy's seed range
     deterministic=flag(),
     log_every_n_steps=integer(1),
@@ -103,12 +109,14 @@ class TrainerSettings:
     ),
     checkpoint=section(enabled=flag()),
     resume=one_of("auto", optional=True),
+    overwrite=flag(),
     health=section(
         enabled=flag(),
         every_n_steps=integer(1),
         vanishing_ratio=num(1, lo_open=True),
         exploding_norm=num(0, lo_open=True),
     ),
+    lr_find=flag(),
 )
 def trainer_settings(
     early_stopping: dict | None = None,

@@ -6,12 +6,10 @@ checkpoints, TensorBoard, gradient health, transfer unfreezing — is a callback
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -20,6 +18,7 @@ from torchprac.distributed import DistContext
 from torchprac.metrics import Status
 from torchprac.train.callbacks import Callback, overriding
 from torchprac.train.step import Optimization
+from torchprac.train.task import CLASSIFICATION, Task, evaluate
 
 
 class Diverged(Exception):
@@ -48,24 +47,6 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, split: Split, batch_size: int = 4096, autocast=nullcontext) -> dict[str, torch.Tensor]:
-    """Mean cross-entropy and accuracy over a split, in eval mode, as device tensors."""
-    was_training = model.training
-    model.eval()
-    loss_sum = split.x.new_zeros((), dtype=torch.float32)
-    correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
-    n = len(split)
-    for i in range(0, n, batch_size):
-        xb, yb = split.x[i : i + batch_size], split.y[i : i + batch_size]
-        with autocast():
-            logits = model(xb)
-        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
-        correct += (logits.argmax(1) == yb).sum()
-    model.train(was_training)
-    return {"loss": loss_sum / n, "accuracy": correct.float() / n}
-
-
 def steps_per_epoch(n: int, batch: int, drop_last: bool) -> int:
     return max(1, n // batch) if drop_last else math.ceil(n / batch)
 
@@ -83,6 +64,7 @@ class Trainer:
         augment=None,
         generator: torch.Generator | None = None,
         dist: DistContext | None = None,
+        task: Task | None = None,
     ) -> None:
         # DDP: train through the wrapper (it all-reduces gradients); evaluate, checkpoint and
         # restore the plain module, so state dicts carry no "module." prefix.
@@ -90,6 +72,7 @@ class Trainer:
         self.model = model.module if isinstance(model, DistributedDataParallel) else model
         self.optim, self.train_split, self.dev_split, self.loop = optim, train, dev, loop
         self.dist = dist or DistContext()
+        self.task = task or CLASSIFICATION  # the loss and metrics (train/task.py)
         self.device = train.x.device
         n = len(train)
         self.batch_size = n if loop.full_batch else min(int(loop.batch_size), n)
@@ -105,6 +88,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.last_finite_loss, self.last_finite_step = float("nan"), 0
         self._stop: str | None = None
+        self._last_read: dict[str, float] = {}  # the latest interval's train logs of this epoch
 
     @property
     def global_batch(self) -> int:
@@ -126,14 +110,15 @@ class Trainer:
         try:
             while self.epoch < self.loop.epochs and self._stop is None:
                 self.net.train()
-                acc = _Sums(self.device)
+                self._last_read: dict[str, float] = {}
+                acc = _Sums(self.device, self.task)
                 for idx, scale in self._batches():
                     self._train_step(idx, acc, scale)
                     if self.global_step % self.loop.log_every_n_steps == 0:
                         logs = self._read(acc)
                         self._call("on_log", logs)
                         _advance(bar, acc.steps, logs, self.epoch)
-                        acc = _Sums(self.device)
+                        acc = _Sums(self.device, self.task)
                 _advance(bar, acc.steps, None, self.epoch)
                 self._end_epoch(acc)
             if self._stop is not None:
@@ -154,23 +139,25 @@ class Trainer:
         n, gb, ws = len(self.train_split), self.global_batch, self.dist.world_size
         perm = torch.randperm(n, device=self.device, generator=self.generator)
         self.dist.broadcast_(perm)  # augmentation may draw unequally from the generator on each rank
+        plan = []
         for i in range(self.steps_per_epoch):
             chunk = perm[i * gb : (i + 1) * gb]
             if ws == 1:
-                yield chunk, None
+                plan.append((chunk, None))
             elif len(chunk) >= ws:  # a last batch smaller than the world would leave a rank empty
                 idx = chunk.tensor_split(ws)[self.dist.rank]
                 # the gradient DDP averages over ranks is then the mean over the global batch
-                yield idx, len(idx) * ws / len(chunk)
+                plan.append((idx, len(idx) * ws / len(chunk)))
+        self.train_split.start_epoch([idx for idx, _ in plan])  # a streaming split's loader gets this order
+        yield from plan
 
     def _train_step(self, idx: torch.Tensor, acc: _Sums, scale: float | None) -> None:
-        # index_select: the same gather as x[idx], at half the cost for batches of images
-        xb, yb = self.train_split.x.index_select(0, idx), self.train_split.y.index_select(0, idx)
+        xb, yb = self.train_split.take(idx)  # in memory: index_select; streaming: the loader's next batch
         if self.augment is not None:
             xb = self.augment(xb)
         with self.optim.precision.autocast():
             logits = self.net(xb)
-            data_loss = F.cross_entropy(logits.float(), yb)
+            data_loss = self.task.loss(logits, yb)
         loss = data_loss if scale is None else data_loss * scale
         want_norm = (self.global_step + 1) % self.loop.log_every_n_steps == 0
         penalty, norm = self.optim.step(loss, self._before_step, want_norm)
@@ -180,10 +167,15 @@ class Trainer:
             hook(self)
 
     def _end_epoch(self, acc: _Sums) -> None:
-        logs = self._read(acc) if acc.steps else {}
-        dev = evaluate(self.model, self.dev_split, self.loop.eval_batch_size, self.optim.precision.autocast)
-        both = self.dist.broadcast_(torch.stack([dev["loss"], dev["accuracy"]]))  # rank 0 decides
-        logs.update({"loss/dev": float(both[0]), "metric/accuracy_dev": float(both[1]), "epoch": self.epoch + 1})
+        # When the epoch's last step was a logging step, its interval was read already: the epoch
+        # keeps those train values (not a blank), as every epoch of the history has train metrics.
+        logs = self._read(acc) if acc.steps else dict(self._last_read)
+        names = self.task.names
+        dev = evaluate(self.model, self.dev_split, self.loop.eval_batch_size, self.optim.precision.autocast, self.task)
+        both = self.dist.broadcast_(torch.stack([dev[k].double() for k in names]))  # rank 0 decides
+        logs["loss/dev"] = float(both[0])
+        logs.update({f"metric/{k}_dev": float(v) for k, v in zip(names[1:], both[1:])})
+        logs["epoch"] = self.epoch + 1
         if not math.isfinite(logs["loss/dev"]):
             raise Diverged(logs["loss/dev"])
         self.epoch += 1
@@ -192,12 +184,13 @@ class Trainer:
 
     # -- reading the device sums (the only host syncs) ----------------------------------------
     def _read(self, acc: _Sums) -> dict[str, float]:
-        loss_sum, correct, n = self.dist.sum_(acc.loss, acc.correct, acc.n)
+        loss_sum, sums, n = self.dist.sum_(acc.loss, acc.correct, acc.n)
         loss = loss_sum / max(n, 1)
         if not math.isfinite(loss):
             raise Diverged(loss)
         self.last_finite_loss, self.last_finite_step = loss, self.global_step
-        logs = {"loss/train": loss, "metric/accuracy_train": correct / max(n, 1)}
+        logs = {"loss/train": loss}
+        logs.update({f"metric/{k}_train": v for k, v in self.task.metrics(loss, sums, n).items()})
         if acc.penalty is not None:
             pen = float(acc.penalty) / max(acc.steps, 1)
             logs.update({"loss/penalty": pen, "loss/data": loss, "loss/total": loss + pen})
@@ -208,6 +201,7 @@ class Trainer:
             logs["clip/fired_fraction"] = clipper.fired_fraction()
         for g in self.optim.optimizer.param_groups:
             logs[f"lr/{g.get('name', 'group')}"] = float(g["lr"])
+        self._last_read = logs
         return logs
 
     def _diverged_message(self) -> str:
@@ -250,18 +244,20 @@ class Trainer:
 
 
 class _Sums:
-    """Running sums of one logging interval, kept on the device."""
+    """Running sums of one logging interval, kept on the device (`correct`: the task's sums,
+    the correct count for classification)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, task: Task | None = None) -> None:
+        self.task = task or CLASSIFICATION
         z = torch.zeros((), device=device)
-        self.loss, self.correct = z.clone(), z.clone().long()
+        self.loss, self.correct = z.clone(), self.task.zeros(device)
         self.penalty: torch.Tensor | None = None
         self.grad_norm, self.norm_samples = z.clone(), 0
         self.n = self.steps = 0
 
     def add(self, data_loss, logits, y, penalty, norm) -> None:
         self.loss.add_(data_loss, alpha=len(y))  # one op: no temporary
-        self.correct += (logits.argmax(1) == y).sum()
+        self.correct += self.task.batch_sums(logits, y)
         if penalty is not None:
             self.penalty = penalty if self.penalty is None else self.penalty + penalty
         if norm is not None:

@@ -1,0 +1,164 @@
+"""Nothing through, nothing lost: the reliability cases that need more than one bad override
+(the one-override cases are rows of test_bad_inputs.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, make_cfg, run_cfg, run_cli
+
+QUICK = ["trainer.epochs=2", "trainer.progress=false", "trainer.histograms=false", "viz.enabled=false"]
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def _strict(text: str) -> dict:
+    def refuse(c: str):
+        raise ValueError(f"non-standard JSON constant {c}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.slow
+def test_a_second_run_in_the_same_dir_is_refused_and_the_first_is_byte_identical(tmp_path):
+    run = tmp_path / "run"
+    first = run_cli([*QUICK, f"hydra.run.dir={run}"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = _files(run)
+    assert "metrics.json" in before and any(k.startswith("checkpoints/") for k in before)
+
+    again = run_cli([*QUICK, "optimizer=adam", f"hydra.run.dir={run}"], cwd=tmp_path)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert "already holds a finished run" in again.stderr and "trainer.overwrite=true" in again.stderr
+    assert _files(run) == before  # metrics, checkpoints, events, .hydra/ and train.log untouched
+
+    replaced = run_cli([*QUICK, "optimizer=adam", "trainer.overwrite=true", f"hydra.run.dir={run}"], cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    assert _strict((run / "metrics.json").read_text())["status"] == "completed"
+    assert (run / "metrics.json").read_bytes() != before["metrics.json"]
+
+
+def test_in_process_run_refuses_a_dir_holding_a_run(tmp_path):
+    from torchprac.errors import ConfigError
+    from torchprac.run import run
+
+    run_cfg([*QUICK], tmp_path)
+    before = _files(tmp_path)
+    with pytest.raises(ConfigError) as e:
+        run(make_cfg([*QUICK, "optimizer=adam"], tmp_path))
+    assert e.value.key == "paths.run_dir"
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_resume_reapplies_the_runs_overrides_and_may_add_epochs(tmp_path):
+    """2 epochs, then resume with only the run dir and 3 epochs == an uninterrupted 3-epoch run."""
+    common = ["optimizer=adam", "trainer.early_stopping.enabled=false", *QUICK[1:]]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_cli([*common, "trainer.epochs=2", f"hydra.run.dir={a}"], cwd=tmp_path).returncode == 0
+    resumed = run_cli(["trainer.resume=auto", "trainer.epochs=3", f"hydra.run.dir={a}"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "re-applying the run's own overrides" in resumed.stderr and "optimizer=adam" in resumed.stderr
+    assert run_cli([*common, "trainer.epochs=3", f"hydra.run.dir={b}"], cwd=tmp_path).returncode == 0
+    ma, mb = (_strict((d / "metrics.json").read_text()) for d in (a, b))
+    assert ma["epochs_run"] == mb["epochs_run"] == 3
+    assert ma["metrics"] == mb["metrics"]  # bit-identical on CPU
+    assert "completed 3 epochs" in (a / "train.log").read_text()  # the run's own log holds the result
+
+
+def test_more_epochs_are_refused_when_the_schedule_depends_on_the_run_length(tmp_path):
+    from torchprac.errors import CheckpointError
+    from torchprac.run import run
+
+    run_cfg([*QUICK, "scheduler=onecycle"], tmp_path)
+    with pytest.raises(CheckpointError, match="trainer.epochs was 2, now 3"):
+        run(make_cfg([*QUICK[1:], "trainer.epochs=3", "scheduler=onecycle", "trainer.resume=auto"], tmp_path))
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_one_line_with_the_resume_command(tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, str(ROOT / "train.py"), "trainer.epochs=500", "trainer.early_stopping.enabled=false"]
+    args += ["trainer.progress=false", "viz.enabled=false", f"hydra.run.dir={run}"]
+    p = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (run / "checkpoints" / "last.pt").exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "Traceback" not in out + err
+    line = next(ln for ln in err.splitlines() if ln.startswith("interrupted"))
+    assert str(run / "checkpoints") in line and f"trainer.resume=auto hydra.run.dir={run}" in line
+
+
+def test_diverged_run_writes_strict_json_with_null_objective(tmp_path):
+    _, _ = run_cfg(["optimizer.lr=1e6", "trainer.early_stopping.enabled=false", *QUICK], tmp_path)
+    m = _strict((tmp_path / "metrics.json").read_text())
+    assert m["status"] == "diverged" and m["objective"]["value"] is None and m["metrics"] == {}
+
+
+def test_stalled_training_is_diagnosed_when_every_gradient_is_tiny(tmp_path):
+    """A deep ReLU net with a far too small init: no first/last-layer gap to speak of at step 0,
+    but every update/weight ratio ~1e-8 — the health monitor says training is stalled."""
+    ov = ["model.hidden=[64,64,64,64,64,64]", "init=normal", "init.std=0.01", "trainer.health.every_n_steps=5"]
+    _, m = run_cfg([*ov, *QUICK], tmp_path)
+    warnings = " ".join(m["health"]["warnings"])
+    assert "stalled at step 0" in warnings and m["metrics"]["dev"]["accuracy"] < 0.2
+
+
+def test_ddp_refuses_batch_norm_on_cpu_and_freezing():
+    import torch
+
+    from torchprac.config import RunConfig
+    from torchprac.distributed import DistContext
+    from torchprac.errors import ConfigError
+    from torchprac.run import check_distributed
+
+    ddp = DistContext(rank=0, world_size=2, device=torch.device("cpu"))
+    rc = RunConfig.from_cfg(make_cfg(["model.batch_norm=before"]))
+    with pytest.raises(ConfigError) as e:
+        check_distributed(rc, torch.nn.Linear(2, 2), ddp)
+    assert e.value.key == "model.batch_norm"
+
+
+@pytest.mark.slow
+def test_a_killed_job_does_not_end_a_process_pool_sweep(tmp_path):
+    """Job 0 is SIGKILLed as soon as it starts (a sitecustomize on its PYTHONPATH): the sweep
+    finishes the other job, records job 0 as failed, and writes the summary."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os, signal, sys\nif 'hydra.job.num=0' in sys.argv:\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {"PYTHONPATH": f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    sweep = tmp_path / "sweep"
+    p = run_cli(
+        ["-m", "hydra/launcher=process_pool", "hydra.launcher.n_jobs=2", "optimizer=sgd,adam", *QUICK]
+        + [f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    killed = _strict((sweep / "0" / "metrics.json").read_text())
+    assert killed["status"] == "failed" and "SIGKILL" in killed["message"]
+    assert _strict((sweep / "1" / "metrics.json").read_text())["status"] == "completed"
+    summary = (sweep / "summary.md").read_text()
+    assert "1 completed, 1 failed" in summary
+
+
+def test_optuna_sampler_is_not_seeded_so_a_resumed_study_explores_new_points():
+    from omegaconf import OmegaConf
+
+    preset = OmegaConf.load(ROOT / "conf" / "hparams_search" / "optuna.yaml")
+    assert preset.hydra.sweeper.sampler.seed is None
