@@ -9,7 +9,6 @@ go on; the sweep summary and report are written as usual.
     python train.py -m hydra/launcher=process_pool hydra.launcher.n_jobs=2 optimizer=sgd,adam
 """
 
-
 import json
 import logging
 import math
