@@ -57,6 +57,9 @@ def run_config(rc: RunConfig) -> float:
         splits = build_data(rc.data, seed=t.seed, device=device)
         log_data(splits, device)
         model = build_model(rc, splits.input_shape, splits.num_classes, device)
+        # What the data makes impossible is refused before the first write (TensorBoard below).
+        build_loop(rc, len(splits.train), ddp.world_size, rc.model.batch_norm != "none", announce=False)
+        rc.reg.transform(splits.input_shape)  # augmentation vs the image size
         threads = choose_threads(rc, model, splits, device)
         # In a sweep, events go to <job dir>/<overrides>/: TensorBoard names the run by what it chose.
         tb_dir = run_dir / rc.viz.run_name if rc.viz is not None and rc.viz.run_name else run_dir
@@ -204,7 +207,7 @@ def build_model(rc: RunConfig, input_shape: tuple[int, ...], num_classes: int, d
     return model
 
 
-def build_loop(rc: RunConfig, n_train: int, world_size: int = 1, batch_norm: bool = False):
+def build_loop(rc: RunConfig, n_train: int, world_size: int = 1, batch_norm: bool = False, announce: bool = True):
     """The loop settings; with batch norm, a last mini-batch of one example (whose batch
     statistics are undefined) is dropped, and what cannot work at all is refused."""
     from torchprac.train import Loop
@@ -223,7 +226,7 @@ def build_loop(rc: RunConfig, n_train: int, world_size: int = 1, batch_norm: boo
             )
         if not drop_last and n_train % (batch * world_size) == 1:
             drop_last = True
-            log.info(
+            (log.info if announce else log.debug)(
                 "batch norm: %d training examples in batches of %d leave a last batch of 1 example; "
                 "it is dropped every epoch (trainer.drop_last=true)",
                 n_train,

@@ -30,12 +30,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("torchprac")
 
 # Half the training work per step (3 x forward FLOPs x batch) from which a second thread pays
-# for itself, so 2 threads from 30 MFLOP per step and one more per further 15 MFLOP. Measured on
-# the 2-core AMD EPYC (torch 2.14; bench/README.md "Threads"): 2 threads took 1.3-1.4x the time
-# of 1 at 6.5 and 13 MFLOP per step (`bench_threads.py --calibrate`, quiet moments only) and were
-# 1.25x / 1.6x faster at 51 / 204 MFLOP (the bench MLP at batch 32 / 128 on the idle machine);
-# parity lies near 30 MFLOP (log-interpolated). On a loaded machine the busy-core check decides.
-MIN_FLOPS_PER_THREAD = 15e6
+# for itself: 2 threads from 40 MFLOP per step, one more per further 20 MFLOP. Measured on the
+# 2-core Intel Xeon VM (torch 2.14, `bench_threads.py --calibrate`, MLP steps timed in quiet moments
+# only; bench/README.md "Threads"): 1 vs 2 threads at parity from 13 to 32 MFLOP per step
+# (t1/t2 0.92-0.99), 2 threads 1.2x faster from 51 MFLOP, 1.4x at 400-1600 MFLOP. On a loaded
+# machine the busy-core check decides.
+MIN_FLOPS_PER_THREAD = 20e6
 # A core counts as free when other processes used less than this share of it during the sample.
 BUSY_SHARE = 0.25
 SAMPLE_S = 0.2

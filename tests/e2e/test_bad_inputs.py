@@ -91,6 +91,18 @@ CASES = [
     (["clip=norm", "clip.max_norm=-1"], "clip.max_norm"),
     # -- trainer
     (["trainer.epochs=0"], "trainer.epochs"),
+    # -- found by the hostile-input review (each was a traceback, silently accepted or misreported)
+    (["optimizer=nesterov", "optimizer.momentum=0"], "optimizer.momentum", "(0, 1)"),
+    (["data.split=[nan,0.5,0.5]"], "data.split"),
+    (["trainer.seed=4294967296"], "trainer.seed", "4294967295"),
+    (["data=circles", "data.factor=2"], "data.factor", "< 1"),
+    (["data=blobs", "data.centers=0"], "data.centers"),
+    (["data=blobs", "data.n_features=0"], "data.n_features"),
+    (["model.hidden=[1000000,1000000]"], "model.hidden", ("GiB", "available")),
+    (["reg=[augment]", "reg.augment.shift=100"], "reg.augment.shift", "8x8"),
+    (["transfer.freeze_epochs=2"], "transfer.freeze_epochs", "model.pretrained"),
+    (["model.batch_norm=before", "trainer.batch_size=1"], "trainer.batch_size", "model.batch_norm"),
+    (["model.batch_norm=before", "data.train_subset=1"], "data.train_subset", "model.batch_norm"),
     (["trainer.epochs=2.5"], "trainer.epochs"),
     (["trainer.epochs=-3"], "trainer.epochs"),
     (["trainer.epochs=ten"], "trainer.epochs"),
@@ -123,6 +135,10 @@ CASES = [
 
 # As a user types them: train.py in a subprocess, exit status 2, "error: ..." on stderr.
 CLI_CASES = [
+    (["reg=[l3]"], "reg", ("'l3'", "alpha_dropout", "max_norm")),
+    (["activation._target_=nope.Nope"], "activation._target_", "no key '_target_'"),
+    (["experiment=vanishing_sigmoid", "init.nope=1"], "init.nope", "init=normal"),
+    (["init.std=0.1"], "init.std", "mode, nonlinearity"),
     (["optimizer.lr=-0.1"], "optimizer.lr=-0.1", "a number > 0"),
     (["reg=[dropout]", "reg.dropout.keep_prob=1.5"], "reg.dropout.keep_prob", "(0, 1]"),
     (["reg=[dropout]", "reg.dropout.keep_prob=[0.5]"], "reg.dropout.keep_prob", "one keep_prob per hidden layer"),
