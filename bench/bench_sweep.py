@@ -32,8 +32,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHERS = {  # name -> (extra overrides, jobs running at once)
     "basic": ([], 1),
+    # torchprac's watched worker pool (conf/hydra/launcher/joblib.yaml; also hydra/launcher=process_pool)
     "joblib": (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 2),
-    "process_pool": (["hydra/launcher=process_pool", "hydra.launcher.n_jobs=2"], 2),
+    # Hydra's own joblib launcher (loky workers; a killed worker ends the sweep), for comparison
+    "hydra_joblib": (
+        [
+            "hydra/launcher=joblib",
+            "hydra.launcher._target_=hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+            "hydra.launcher.n_jobs=2",
+        ],
+        2,
+    ),
 }
 
 

@@ -70,13 +70,14 @@ def test_basic_multirun_goes_on_past_a_diverged_and_a_failed_job(tmp_path):
 
 @pytest.mark.slow
 def test_joblib_launcher_runs_two_jobs_in_parallel(tmp_path):
+    """`hydra/launcher=joblib` is torchprac's watched pool (conf/hydra/launcher/joblib.yaml)."""
     sweep = tmp_path / "sweep"
     p = run_cli(
         ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "reg=[],[l2]", *TINY, f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path,
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    assert "Joblib.Parallel(n_jobs=2" in p.stdout + p.stderr
+    assert "Launching 2 jobs, 2 at a time, each in a watched worker process" in p.stdout + p.stderr
     rows = _csv(sweep)
     assert sorted(r["job"] for r in rows) == ["0", "1"] and {r["status"] for r in rows} == {"completed"}
     assert _metrics(sweep / "1")["status"] == "completed"
