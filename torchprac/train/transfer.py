@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from torchprac.errors import ConfigError
-from torchprac.registry import integer, num, register, text
+from torchprac.registry import flag, integer, num, register, text
 from torchprac.train.callbacks import Callback
 from torchprac.train.lr_scheduler import LRSchedulerCallback
 from torchprac.utils import unwrap
@@ -28,9 +28,19 @@ class TransferSettings:
     reuse_layers: int | None = None
     freeze_epochs: int = 0
     unfreeze_lr_factor: float = 1.0
+    from_scratch: bool = False  # a baseline that must reuse nothing (experiment=transfer_b_scratch)
 
     def check(self, epochs: int) -> None:
-        """Freezing without a pretrained model, or longer than the run, would be ignored."""
+        """Freezing without a pretrained model, or longer than the run, would be ignored; a
+        pretrained model in a from-scratch baseline would silently make it transfer learning."""
+        if self.from_scratch and self.pretrained:
+            raise ConfigError(
+                "model.pretrained",
+                self.pretrained,
+                "null here: transfer.from_scratch=true (experiment=transfer_b_scratch, the baseline trained "
+                "from scratch) reuses no model. To reuse this one, run experiment=transfer_b_on_a "
+                "model.pretrained=<run dir>; to train this preset on top of it anyway, add transfer.from_scratch=false",
+            )
         if self.freeze_epochs and not self.pretrained:
             raise ConfigError(
                 "transfer.freeze_epochs",
@@ -67,6 +77,7 @@ def _pretrained_rule(v) -> str | None:
     reuse_layers=integer(1, optional=True),
     freeze_epochs=integer(0),
     unfreeze_lr_factor=num(0, lo_open=True),
+    from_scratch=flag(),
 )
 def transfer_settings(**kwargs) -> TransferSettings:
     pre = kwargs.get("pretrained")
