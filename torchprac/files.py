@@ -21,7 +21,9 @@ class DiskError(TorchpracError):
     """A run dir that cannot be written (read-only, full disk)."""
 
 
-def _atomic(path: Path, write) -> None:
+def _atomic(path: Path, write, previous: Path | None = None) -> None:
+    """`previous`: where the current `path` moves once the new version is safely written (so a
+    full disk leaves `path` itself untouched, not only its copy)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -29,6 +31,8 @@ def _atomic(path: Path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if previous is not None and path.exists():
+            os.replace(path, previous)
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
@@ -42,8 +46,8 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
-    _atomic(Path(path), lambda f: torch.save(obj, f))
+def save_atomic(obj: Any, path: str | Path, previous: str | Path | None = None) -> None:
+    _atomic(Path(path), lambda f: torch.save(obj, f), None if previous is None else Path(previous))
 
 
 def strict(obj: Any) -> Any:

@@ -124,6 +124,12 @@ CASES = [
     (["transfer.unfreeze_lr_factor=0"], "transfer.unfreeze_lr_factor"),
     (["transfer.reuse_layers=0"], "transfer.reuse_layers"),
     (["model.pretrained={tmp}/no_such_run"], "model.pretrained"),
+    # the from-scratch baseline with a pretrained model would silently be transfer learning
+    (
+        ["experiment=transfer_b_scratch", "model.pretrained={tmp}"],
+        "model.pretrained",
+        ("transfer_b_on_a", "from_scratch"),
+    ),
     (["paths.run_dir={tmp}/file.txt"], "paths.run_dir"),
     # -- resume from an earlier run ({run}); the id decides how its checkpoints are damaged
     pytest.param(["trainer.resume=auto", "paths.run_dir={run}"], "last.pt", id="resume_truncated"),
@@ -268,6 +274,30 @@ def test_hydra_refuses_unknown_choices_and_keys(args, says, tmp_path):
 
 
 # -- cases that need more than overrides ------------------------------------------------------
+
+
+def test_disk_full_mid_run_is_one_paragraph_and_the_last_checkpoint_stays_loadable(tmp_path, monkeypatch, capsys):
+    """The checkpoint of epoch 2 hits a full disk: exit 2 naming the file and the full disk, no
+    traceback; the epoch-1 checkpoint is whole and resumable."""
+    from torchprac import files
+
+    real_save = torch.save
+
+    def save(obj, f, *a, **k):
+        if isinstance(obj, dict) and obj.get("epoch") == 2:
+            raise OSError(28, "No space left on device")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(files.torch, "save", save)
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(make_cfg(["trainer.epochs=3", "trainer.progress=false", "viz.enabled=false"], run))
+    monkeypatch.undo()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "The disk is full" in err and str(run / "checkpoints") in err and "Traceback" not in err
+    assert files.load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
+    assert not list((run / "checkpoints").glob("*.tmp"))
 
 
 def test_unreadable_data_root_is_named(tmp_path, monkeypatch, capsys):

@@ -57,3 +57,23 @@ def test_write_json_is_strict(tmp_path):
     assert json.loads(text) == {"a": None, "b": [None, 1.0], "c": {"d": None}}
     assert "Infinity" not in text and "NaN" not in text
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def _disk_full(*_a, **_k):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_previous_version(tmp_path, monkeypatch):
+    from torchprac import files
+    from torchprac.files import DiskError
+
+    path = tmp_path / "last.pt"
+    save_atomic({"model": {"w": torch.ones(3)}, "epoch": 1}, path)
+    monkeypatch.setattr(files.os, "fsync", _disk_full)
+    with pytest.raises(DiskError) as e:
+        save_atomic({"model": {"w": torch.zeros(3)}, "epoch": 2}, path)
+    msg = str(e.value)
+    assert str(path) in msg and "The disk is full" in msg and "previous version" in msg
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1  # the epoch-1 file, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind

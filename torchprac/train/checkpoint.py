@@ -3,7 +3,6 @@ the previous good file; loaded with torch.load(weights_only=True), which refuses
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -70,9 +69,6 @@ class CheckpointCallback(Callback):
         if trainer.dist.rank != 0:
             return
         payload = {**trainer.state_dict(), "rng": rng_state(trainer.generator), **self.extra}
-        last = self.dir / "last.pt"
-        if last.exists():
-            os.replace(last, self.dir / "prev.pt")
-        save_atomic(payload, last)
+        save_atomic(payload, self.dir / "last.pt", previous=self.dir / "prev.pt")
         if self.best is not None and self.best.best_epoch == trainer.epoch - 1:
             save_atomic({"model": payload["model"], "epoch": trainer.epoch, **self.extra}, self.dir / "best.pt")

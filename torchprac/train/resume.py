@@ -20,7 +20,7 @@ from torchprac.train.checkpoint import set_rng_state
 
 log = logging.getLogger("torchprac")
 
-# Newest first: CheckpointCallback rotates last.pt to prev.pt before writing a new last.pt.
+# Newest first: CheckpointCallback moves last.pt to prev.pt once the new last.pt is written.
 CANDIDATES = ("last.pt", "prev.pt")
 RESUME_KEYS = ("model", "optimizer", "callbacks", "epoch", "global_step", "history", "rng")
 
