@@ -213,16 +213,23 @@ def build_data(spec: DataSpec, seed: int, device: torch.device | str = "cpu", me
         dev=to_dev(dev),
         test=to_dev(test),
         input_shape=tuple(train.x.shape[1:]),
-        num_classes=num_classes,
-        mean=mean,
-        std=std,
-        name=spec.name,
-        task=task,
-        class_names=raw.class_names,
-        feature_names=raw.feature_names,
-        y_mean=y_mean,
-        y_std=y_std,
+        **_described(spec, raw, task, num_classes, mean, std, y_mean, y_std),
     )
+
+
+def _described(spec, raw, task, num_classes, mean, std, y_mean, y_std) -> dict:
+    """What Splits records about the data besides the tensors (in memory or streamed alike)."""
+    return {
+        "num_classes": num_classes,
+        "mean": mean,
+        "std": std,
+        "name": spec.name,
+        "task": task,
+        "class_names": raw.class_names,
+        "feature_names": raw.feature_names,
+        "y_mean": y_mean,
+        "y_std": y_std,
+    }
 
 
 def _nbytes(a) -> int:
@@ -292,13 +299,5 @@ def _streaming(spec: DataSpec, raw: RawData, task: str, num_classes: int, idx, m
         dev=splits["dev"],
         test=splits.get("test"),
         input_shape=tuple(ex.shape),
-        num_classes=num_classes,
-        mean=mean,
-        std=std,
-        name=spec.name,
-        task=task,
-        class_names=raw.class_names,
-        feature_names=raw.feature_names,
-        y_mean=y_mean,
-        y_std=y_std,
+        **_described(spec, raw, task, num_classes, mean, std, y_mean, y_std),
     )

@@ -64,9 +64,6 @@ def measure(root: Path) -> dict:
 
 
 def draw(root: Path, numbers: dict):
-    from torchprac.viz.callback import predict_proba_fn
-    from torchprac.viz.figures import decision_boundary
-
     rs = runs(root)
     by = group(rs, label)
     fig = plots.figure(15, 8.4)
@@ -77,20 +74,8 @@ def draw(root: Path, numbers: dict):
         if run is None:
             plots.no_data(ax, f"{name}: no completed seed-0 run")
             continue
-        _, splits, model = job_model(job_dir(root, run), trained=True)
-        model.eval()
         acc = metric(run, "dev", "accuracy")
-        decision_boundary(
-            predict_proba_fn(model, torch.device("cpu")),
-            splits.train.x.numpy(),
-            splits.train.y.numpy(),
-            splits.dev.x.numpy(),
-            splits.dev.y.numpy(),
-            grid=150,
-            title=f"{name} (seed 0): dev accuracy {acc:.3f}",
-            ax=ax,
-        )
-        ax.set_title(ax.get_title(), fontsize=10)
+        plots.run_boundary(ax, job_dir(root, run), f"{name} (seed 0): dev accuracy {acc:.3f}")
     top.suptitle("decision boundaries (dots: train, crosses: dev)", fontsize=11)
     ax_acc, ax_loss = bottom.subplots(1, 2)
     vals = []

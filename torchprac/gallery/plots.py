@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -58,3 +59,28 @@ def mean_band(ax, curves: Sequence[tuple[Sequence[float], Sequence[float]]], col
 
 def no_data(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4")
+
+
+def run_boundary(ax, job: Path, title: str) -> None:
+    """The decision boundary of a finished 2-D gallery job (its best weights), train dots and
+    dev crosses, titled `title`."""
+    import torch
+
+    from torchprac.gallery.sweep import job_model
+    from torchprac.viz.callback import predict_proba_fn
+    from torchprac.viz.figures import decision_boundary
+
+    _, splits, model = job_model(job, trained=True)
+    model.eval()
+    train, dev = splits.train, splits.dev
+    decision_boundary(
+        predict_proba_fn(model, torch.device("cpu")),
+        train.x.numpy(),
+        train.y.numpy(),
+        dev.x.numpy(),
+        dev.y.numpy(),
+        grid=150,
+        title=title,
+        ax=ax,
+    )
+    ax.set_title(ax.get_title(), fontsize=10)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from torchprac.gallery import plots
-from torchprac.gallery.sweep import Spread, group, job_dir, job_model, metric, runs, setting
+from torchprac.gallery.sweep import Spread, group, job_dir, metric, runs, setting
 
 PRESET = "gallery_regularization"
 REGS = ("[]", "[l2]", "[dropout]", "[l2,dropout]")
@@ -40,9 +38,6 @@ def measure(root: Path) -> dict:
 
 
 def draw(root: Path, numbers: dict):
-    from torchprac.viz.callback import predict_proba_fn
-    from torchprac.viz.figures import decision_boundary
-
     by = group(runs(root), reg_of)
     fig = plots.figure(18, 8.2)
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
@@ -51,19 +46,8 @@ def draw(root: Path, numbers: dict):
         if run is None or run.status == "diverged":
             plots.no_data(ax, f"reg={reg}: no run with seed {BOUNDARY_SEED}")
             continue
-        _, splits, model = job_model(job_dir(root, run), trained=True)
-        model.eval()
-        decision_boundary(
-            predict_proba_fn(model, torch.device("cpu")),
-            splits.train.x.numpy(),
-            splits.train.y.numpy(),
-            splits.dev.x.numpy(),
-            splits.dev.y.numpy(),
-            grid=150,
-            ax=ax,
-            title=f"reg={reg}: train {metric(run, 'train', 'accuracy'):.3f} / dev {metric(run, 'dev', 'accuracy'):.3f}",
-        )
-        ax.set_title(ax.get_title(), fontsize=10)
+        acc = f"train {metric(run, 'train', 'accuracy'):.3f} / dev {metric(run, 'dev', 'accuracy'):.3f}"
+        plots.run_boundary(ax, job_dir(root, run), f"reg={reg}: {acc}")
     top.suptitle(f"decision boundaries, seed {BOUNDARY_SEED} (80 training dots, 200 dev crosses)", fontsize=11)
     ax_acc, ax_loss = bottom.subplots(1, 2)
     for ax, key, what in ((ax_acc, "accuracy", "accuracy"), (ax_loss, "loss", "cross-entropy loss")):
