@@ -301,8 +301,11 @@ def _check(
 
     gen = torch.Generator().manual_seed(seed)
     rows: list[TensorCheck] = []
+    # A deep net takes minutes (gallery_selu: 202 tensors): a bar on a terminal, none in logs.
+    from tqdm.auto import tqdm
+
     try:
-        for n in names:
+        for n in tqdm(names, desc="gradient check", unit="tensor", disable=None, leave=False, dynamic_ncols=True):
             rows.append(
                 _check_tensor(
                     n,

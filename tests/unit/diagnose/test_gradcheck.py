@@ -129,3 +129,21 @@ def test_the_model_itself_is_left_untouched():
     check_gradients(model, torch.randn(8, 5), torch.randint(0, 3, (8,)))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert next(model.parameters()).dtype == torch.float32 and model.training
+
+
+def test_progress_bar_steps_through_every_tensor(monkeypatch):
+    """Long checks (a 100-layer net takes minutes) show a tqdm bar over the tensors; tqdm's
+    disable=None hides it when stderr is not a terminal."""
+    import tqdm.auto
+
+    seen = {}
+
+    def bar(iterable, **kw):
+        seen.update(kw, items=list(iterable))
+        return seen["items"]
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", bar)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    report = check_gradients(model, torch.randn(8, 3), torch.randint(0, 2, (8,)), coords_per_tensor=2)
+    assert seen["items"] == ["0.weight", "0.bias", "2.weight", "2.bias"] == [r.name for r in report.rows]
+    assert seen["desc"] == "gradient check" and seen["disable"] is None
