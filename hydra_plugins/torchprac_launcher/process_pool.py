@@ -85,6 +85,7 @@ def _pickler():
 def _serve(conn) -> None:
     """A worker process: run the jobs it is sent, one at a time, until it is sent None."""
     pickler = _pickler()
+    conn.send_bytes(b"ready")  # a job's timeout counts from here, not from the process start
     while True:
         try:
             msg = conn.recv_bytes()
@@ -124,6 +125,11 @@ class _Worker:
         self.proc.start()
         child.close()
         self.conn = parent
+        if self.conn not in wait([self.conn, self.proc.sentinel]) or self.conn.recv_bytes() != b"ready":
+            self.proc.join()
+            code = self.proc.exitcode
+            self._reset()
+            raise RuntimeError(f"a worker process could not start (exit code {code})")
 
     def run(self, payload: bytes, timeout: float | None) -> tuple[JobReturn | None, str]:
         """The job's JobReturn, or None and how the worker ended."""

@@ -169,6 +169,23 @@ def test_a_killed_joblib_worker_costs_only_its_job(tmp_path):
     assert "1 completed, 1 failed" in (sweep / "summary.md").read_text()
 
 
+@pytest.mark.slow
+def test_a_job_past_the_launcher_timeout_is_killed_and_recorded(tmp_path):
+    """hydra.launcher.timeout=15 with one worker: job 0 (2000 epochs) is killed when its 15 s
+    are up and recorded as failed; job 1 runs on a fresh worker and completes."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=1", "hydra.launcher.timeout=15"]
+    args += ["trainer.epochs=2000,2", "trainer.early_stopping=false", *QUICK[1:], f"hydra.sweep.dir={sweep}"]
+    t0 = time.monotonic()
+    p = run_cli(args, cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    timed_out = _strict((sweep / "0" / "metrics.json").read_text())
+    assert timed_out["status"] == "failed" and "hydra.launcher.timeout=15 s" in timed_out["message"]
+    assert _strict((sweep / "1" / "metrics.json").read_text())["status"] == "completed"
+    assert "1 completed, 1 failed" in (sweep / "summary.md").read_text()
+    assert time.monotonic() - t0 < 300  # 2000 epochs were not run to the end
+
+
 def test_optuna_sampler_is_not_seeded_so_a_resumed_study_explores_new_points():
     from omegaconf import OmegaConf
 
