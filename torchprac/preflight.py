@@ -50,6 +50,27 @@ def check_reg(args: list[str], conf_dir: Path) -> None:
                 )
 
 
+def check_launcher(args: list[str]) -> None:
+    """`hydra.launcher.*` of torchprac's launcher (hydra/launcher=joblib|process_pool): Hydra
+    would report a bad value only when it instantiates the launcher, as its own multi-line error."""
+    if _value(args, "hydra/launcher") not in ("joblib", "process_pool"):
+        return
+    import yaml
+
+    from hydra_plugins.torchprac_launcher.process_pool import option_problem
+
+    for a in args:
+        m = re.match(r"^\+?hydra\.launcher\.(\w+)=(.*)$", a)
+        if m:
+            try:
+                value = yaml.safe_load(m.group(2))  # as Hydra reads an override value: 2, 2.5, null, text
+            except yaml.YAMLError:
+                value = m.group(2)
+            problem = option_problem(m.group(1), value)
+            if problem:
+                _fail(f"Invalid config: {problem}")
+
+
 def _unknown_key(err: str, args: list[str], conf_dir: Path) -> str | None:
     """Our paragraph for Hydra's "Could not override 'a.b'... Key 'b' is not in struct"."""
     m = re.search(r"Could not override '([\w.]+)'", err)
@@ -102,6 +123,7 @@ def check(args: list[str], conf_dir: Path) -> list[str]:
     bad input. Multiruns only get the cheap checks: each job is checked by its own run."""
     warnings.filterwarnings("ignore", message=SCHEMA_NOTE)
     check_reg(args, conf_dir)
+    check_launcher(args)
     if any(a in MULTIRUN_FLAGS for a in args) or any(a.startswith("-") for a in args):
         return args  # --help, --cfg, -m ...: Hydra's own business
     from hydra.errors import ConfigCompositionException, MissingConfigException

@@ -68,6 +68,30 @@ class ProcessPoolLauncherConf:
 ConfigStore.instance().store(group="hydra/launcher", name="process_pool", node=ProcessPoolLauncherConf)
 
 
+ALLOWED = (
+    "n_jobs (a count, or -1, -2, ... as in joblib: -1 = one worker per CPU) and timeout (seconds per job > 0, or null)"
+)
+
+
+def option_problem(key: str, value: Any) -> str | None:
+    """Why `hydra.launcher.<key>=value` cannot be used (None when it can); shared by the
+    launcher and torchprac.preflight, which checks the command line before Hydra starts."""
+    if key == "n_jobs":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value != 0
+    elif key == "timeout":
+        ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
+    elif key in JOBLIB_DEFAULTS:
+        if JOBLIB_DEFAULTS[key] == value:
+            return None
+        return (
+            f"hydra.launcher.{key}={value!r}: torchprac's joblib launcher runs each job in a worker process it "
+            f"watches (so a killed job does not end the sweep) and has no use for joblib's {key}. Allowed: {ALLOWED}."
+        )
+    else:
+        ok = False
+    return None if ok else f"hydra.launcher.{key}={value!r}. Allowed: {ALLOWED}."
+
+
 def n_workers(n_jobs: int, cpus: int | None = None) -> int:
     """joblib's meaning of n_jobs: N workers, or cpus + 1 + N for a negative N (-1 = all CPUs)."""
     cpus = cpus or os.cpu_count() or 1
@@ -172,14 +196,10 @@ class _Worker:
 
 class ProcessPoolLauncher(Launcher):
     def __init__(self, n_jobs: int = 2, timeout: float | None = None, **joblib_keys: Any) -> None:
-        changed = {k: v for k, v in joblib_keys.items() if JOBLIB_DEFAULTS.get(k, object()) != v}
-        if changed:
-            k, v = next(iter(changed.items()))
-            raise ValueError(
-                f"hydra.launcher.{k}={v}: torchprac's joblib launcher runs each job in a worker process "
-                f"it watches (so a killed job does not end the sweep) and has no use for joblib's {k}. "
-                f"Allowed keys: n_jobs (a count, or -1 for one per CPU) and timeout (seconds per job)."
-            )
+        for key, value in {"n_jobs": n_jobs, "timeout": timeout, **joblib_keys}.items():
+            problem = option_problem(key, value)
+            if problem:
+                raise ValueError(problem)
         self.n_jobs = n_workers(int(n_jobs))
         self.timeout = None if timeout is None else float(timeout)
         self.config = self.hydra_context = self.task_function = None

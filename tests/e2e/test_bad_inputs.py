@@ -151,6 +151,10 @@ CLI_CASES = [
     (["reg=[dropout]", "reg.dropout.input_keep_prob=[0.5]"], "reg.dropout.input_keep_prob", "a number"),
     (["data=mnist1d", "data.root=/no/such/dir"], "data.root", "does not exist"),
     (["trainer.epoch=3"], "trainer.epoch", "no key 'epoch'"),  # a typo in a key of a group
+    # the sweep launcher's keys, refused before Hydra instantiates it (and before any job runs)
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0", "-1 = one worker per CPU"),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.timeout=-5"], "hydra.launcher.timeout=-5", "seconds per job > 0"),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.backend=threading"], "hydra.launcher.backend", "no use for"),
     pytest.param(
         ["trainer.resume=auto", "paths.run_dir={run}"], "last.pt", "corrupt or truncated", id="resume_truncated"
     ),
