@@ -22,6 +22,17 @@ CONF = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 CPU = torch.device("cpu")
 
+# A choice other than the default in six groups (the HParams row must keep the same keys).
+OTHER_CHOICES = [
+    "optimizer=adam",
+    "reg=[l2,dropout]",
+    "scheduler=cosine",
+    "clip=norm",
+    "activation=tanh",
+    "init=xavier_normal",
+]
+HPARAM_KEYS = {"optimizer", "lr", "batch_size", "init", "activation", "l2", "l1", "keep_prob", "scheduler", "clip"}
+
 # Fast defaults for tests: no progress bar, no histograms, few epochs.
 FAST = ["trainer.progress=false", "trainer.histograms=false"]
 
@@ -164,3 +175,30 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+_KILLED_CHILD = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from conftest import make_cfg
+from torchprac.train.step import Optimization
+
+real_step, done = Optimization.step, [0]
+def killing_step(self, *args, **kwargs):
+    out = real_step(self, *args, **kwargs)
+    done[0] += 1
+    if done[0] == {kill_at}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+Optimization.step = killing_step
+
+from torchprac.run import run
+run(make_cfg({overrides!r}, {run_dir!r}))
+"""
+
+
+def run_killed_at(step: int, overrides: list[str], run_dir: Path) -> subprocess.CompletedProcess:
+    """A run in a child process that SIGKILLs itself right after its `step`-th optimizer step
+    (counted through the public Optimization.step): no cleanup, no atexit, as hard as a kill gets."""
+    code = _KILLED_CHILD.format(tests=str(ROOT / "tests"), kill_at=step, overrides=overrides, run_dir=str(run_dir))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -5,14 +5,11 @@ under another config is refused with the run dir untouched."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, make_cfg, run_cfg
+from conftest import make_cfg, run_cfg, run_killed_at
 
 from torchprac.entry import main
 from torchprac.errors import CheckpointError
@@ -33,28 +30,7 @@ OVERRIDES = [
     "trainer.device=cpu",  # exactness is promised on CPU
 ]
 STEPS_PER_EPOCH = 17  # digits: 1079 training examples / batch 64
-KILL_AT_STEP = STEPS_PER_EPOCH + 8  # the middle of epoch 2
-
-# The child counts optimizer steps through the public Optimization.step and kills itself after
-# the KILL_AT_STEP-th: no cleanup, no atexit, as hard as a kill gets.
-CHILD = textwrap.dedent("""
-    import os, signal, sys
-    sys.path.insert(0, {tests!r})
-    from conftest import make_cfg
-    from torchprac.train.step import Optimization
-
-    real_step, done = Optimization.step, [0]
-    def killing_step(self, *args, **kwargs):
-        out = real_step(self, *args, **kwargs)
-        done[0] += 1
-        if done[0] == {kill_at}:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return out
-    Optimization.step = killing_step
-
-    from torchprac.run import run
-    run(make_cfg({overrides!r}, {run_dir!r}))
-""")
+KILL_AT_STEP = STEPS_PER_EPOCH + 8  # the middle of epoch 2 (conftest.run_killed_at)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +48,7 @@ def _final(m: dict) -> dict:
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(reference, tmp_path):
     ref_dir, ref = reference
-    code = CHILD.format(tests=str(ROOT / "tests"), kill_at=KILL_AT_STEP, overrides=OVERRIDES, run_dir=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    proc = run_killed_at(KILL_AT_STEP, OVERRIDES, tmp_path)
     assert proc.returncode == -9, proc.stderr[-2000:]  # SIGKILL
     assert not (tmp_path / "metrics.json").exists()
     assert torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1

@@ -6,15 +6,12 @@ mid-epoch and resumed ends exactly as the uninterrupted one."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, run_cfg
+from conftest import run_cfg, run_killed_at
 from PIL import Image
 
 from torchprac.data.splits import Split
@@ -84,32 +81,11 @@ def test_streaming_equals_in_memory(folder, tmp_path, monkeypatch):
     assert a["history"] == b["history"]
 
 
-CHILD = textwrap.dedent("""
-    import os, signal, sys
-    sys.path.insert(0, {tests!r})
-    from conftest import make_cfg
-    from torchprac.train.step import Optimization
-
-    real_step, done = Optimization.step, [0]
-    def killing_step(self, *args, **kwargs):
-        out = real_step(self, *args, **kwargs)
-        done[0] += 1
-        if done[0] == {kill_at}:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return out
-    Optimization.step = killing_step
-
-    from torchprac.run import run
-    run(make_cfg({overrides!r}, {run_dir!r}))
-""")
-
-
 @pytest.mark.slow
 def test_streaming_run_killed_mid_epoch_resumes_exactly(folder, tmp_path):
     ov = _overrides(folder, False)
     _, ref = run_cfg(ov, tmp_path / "ref")
-    code = CHILD.format(tests=str(ROOT / "tests"), kill_at=5 + 3, overrides=ov, run_dir=str(tmp_path / "run"))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    proc = run_killed_at(5 + 3, ov, tmp_path / "run")
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
     _, m = run_cfg([*ov, "trainer.resume=auto"], tmp_path / "run")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import events, run_cfg
+from conftest import HPARAM_KEYS, OTHER_CHOICES, events, run_cfg
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 FAST_RUN = ["model.hidden=[32,16]", "trainer.epochs=2", "trainer.checkpoint.enabled=false"]
@@ -34,23 +34,10 @@ def test_event_file_has_the_tags(tmp_path):
 
 def test_hparams_same_flat_keys_across_different_groups(tmp_path):
     run_cfg(["trainer.epochs=1"], tmp_path / "a")
-    run_cfg(
-        [
-            "trainer.epochs=1",
-            "optimizer=adam",
-            "reg=[l2,dropout]",
-            "scheduler=cosine",
-            "clip=norm",
-            "activation=tanh",
-            "init=xavier_normal",
-        ],
-        tmp_path / "b",
-    )
+    run_cfg(["trainer.epochs=1", *OTHER_CHOICES], tmp_path / "b")
     (ha, ma), (hb, mb) = _hparams(events(tmp_path / "a")), _hparams(events(tmp_path / "b"))
     assert set(ha) == set(hb) and ma == mb
-    assert {"optimizer", "lr", "batch_size", "init", "activation", "l2", "l1", "keep_prob", "scheduler", "clip"} <= set(
-        ha
-    )
+    assert HPARAM_KEYS <= set(ha)
     assert ha["l2"].number_value == 0 and hb["l2"].number_value == 1e-3  # 0 when off
     assert ha["optimizer"].string_value == "nesterov" and hb["optimizer"].string_value == "adam"
     assert hb["keep_prob"].number_value == 0.8 and ha["keep_prob"].number_value == 1.0

@@ -5,29 +5,16 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import make_rc
+from conftest import HPARAM_KEYS, OTHER_CHOICES, make_rc
 
 from torchprac.report.hparams import hparam_metrics, hparams_of
 
 
 def test_same_flat_keys_across_different_groups():
     a = hparams_of(make_rc([]))
-    b = hparams_of(
-        make_rc(
-            [
-                "optimizer=adam",
-                "reg=[l2,dropout]",
-                "scheduler=cosine",
-                "clip=norm",
-                "activation=tanh",
-                "init=xavier_normal",
-            ]
-        )
-    )
+    b = hparams_of(make_rc(OTHER_CHOICES))
     assert list(a) == list(b)
-    assert {"optimizer", "lr", "batch_size", "init", "activation", "l2", "l1", "keep_prob", "scheduler", "clip"} <= set(
-        a
-    )
+    assert HPARAM_KEYS <= set(a)
     assert a["l2"] == 0 and b["l2"] == 1e-3  # 0 when off
     assert a["optimizer"] == "nesterov" and b["optimizer"] == "adam"
     assert b["keep_prob"] == 0.8 and a["keep_prob"] == 1.0
