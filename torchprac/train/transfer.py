@@ -37,9 +37,9 @@ class TransferSettings:
             raise ConfigError(
                 "model.pretrained",
                 self.pretrained,
-                "null here: transfer.from_scratch=true (experiment=transfer_b_scratch, the baseline trained "
-                "from scratch) reuses no model. To reuse this one, run experiment=transfer_b_on_a "
-                "model.pretrained=<run dir>; to train this preset on top of it anyway, add transfer.from_scratch=false",
+                "null while transfer.from_scratch=true (a baseline trained from scratch reuses no model; "
+                "experiment=transfer_b_scratch sets it). To reuse this one, run experiment=transfer_b_on_a "
+                "model.pretrained=<run dir>, or add transfer.from_scratch=false",
             )
         if self.freeze_epochs and not self.pretrained:
             raise ConfigError(
