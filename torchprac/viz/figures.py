@@ -41,12 +41,77 @@ CLASS_COLORS = (
 )
 REGION_ALPHA = 0.75  # opacity of the predicted-class background over white
 DPI = 100
+CHAR_IN = 0.085  # mean width (inches) of a character of 10-point DejaVu Sans, for fixed margins
+# An explicit title height: matplotlib otherwise measures the axis's tick labels at every draw
+# to lift the title over top-side labels these figures never have (0.4 of 0.84 s for the
+# activations figure).
+TITLE_Y = 1.0
+STATS_MARGINS = dict(left=0.8, right=0.2, bottom=0.55, top=0.35, wgap=0.65)  # activation_stats
 
 
 def _figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout=layout)
+
+
+# The figures every run draws (confusion matrices, learning curves, activations) place their axes
+# at fixed margins in inches: a layout engine measures every tick label before drawing, which
+# cost as much again as the drawing itself (0.9 of 1.9 s per run) and is paid by every job of a
+# sweep. The margins fit the labels these figures have; the gallery and sweep-report figures,
+# drawn once, keep constrained layout.
+def _grid_kw(
+    width: float,
+    height: float,
+    left: float,
+    right: float,
+    bottom: float,
+    top: float,
+    cols: int = 1,
+    wgap: float = 0.0,
+    rows: int = 1,
+    hgap: float = 0.0,
+) -> dict[str, float]:
+    """GridSpec keywords putting the axes `left`/`right`/`bottom`/`top` inches from the edges of
+    a width x height (inches) area with `wgap`/`hgap` inches between columns/rows (GridSpec's
+    wspace/hspace are fractions of the mean axes width/height)."""
+    aw = max((width - left - right - (cols - 1) * wgap) / cols, 1e-3)
+    ah = max((height - bottom - top - (rows - 1) * hgap) / rows, 1e-3)
+    return dict(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=wgap / aw,
+        hspace=hgap / ah,
+    )
+
+
+def _wrap(text: str, width: float, fontsize: float = 10) -> str:
+    """`text` broken into lines that fit a `width`-inch figure at `fontsize` points."""
+    per_line = max(int((width - 0.4) / (CHAR_IN * fontsize / 10)), 20)
+    return "\n".join(textwrap.wrap(text, per_line)) if len(text) > per_line else text
+
+
+def _top(heading: str, fontsize: float = 10) -> float:
+    """Top margin (inches) that leaves room for a title of heading's lines above the axes."""
+    return 0.2 + (heading.count("\n") + 1) * fontsize * 1.25 / 72
+
+
+def _fixed(width: float, height: float, **margins: float) -> Figure:
+    """A figure without layout engine whose fig.subplots() axes sit at `margins` (see _grid_kw)."""
+    fig = _figure(width, height, layout=None)
+    fig.subplots_adjust(**_grid_kw(width, height, **margins))
+    return fig
+
+
+def _band(fig: Figure, y0: float, y1: float, cols: int, rows: int = 1, **margins: float):
+    """A GridSpec over the horizontal band y0..y1 (inches from the figure's bottom), its axes
+    `margins` inches inside the band (see _grid_kw)."""
+    w, h = fig.get_size_inches()
+    kw = _grid_kw(w, y1 - y0, rows=rows, cols=cols, **margins)
+    kw["bottom"], kw["top"] = (y0 + kw["bottom"] * (y1 - y0)) / h, (y0 + kw["top"] * (y1 - y0)) / h
+    return fig.add_gridspec(rows, cols, **kw)
 
 
 def class_color(i: int) -> str:
@@ -163,7 +228,7 @@ def decision_boundary(
         handles.append(Line2D([], [], ls="", marker="x", color="k", label=f"dev ({len(x_dev)})"))
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.8)
     if title:
-        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=10 if len(title) <= 60 else 8)
+        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=10 if len(title) <= 60 else 8, y=TITLE_Y)
     return fig if fig is not None else ax.figure
 
 
@@ -192,15 +257,26 @@ def confusion_matrix(
 
     cm = confusion(y_true, y_pred, k, normalize="true")
     side = min(2.8 + 0.42 * k, 10)
-    fig = _figure(side + 1.0, side)
-    ax = fig.add_subplot()
     labels = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    acc = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else float("nan")
+    # Fixed margins: left for "True label" and the widest class name, right for the colorbar's
+    # labels; the image is square in what the colorbar (15% + 5% pad of the axes) leaves.
+    width, widest = side + 1.0, min(max((len(s) for s in labels), default=1), 24)
+    left, right = 0.5 + CHAR_IN * widest, 0.55
+    image = min(0.8 * (width - left - right), side - 1.6)
+    slanted = widest * CHAR_IN > 0.9 * image / k  # class names wider than their column
+    bottom = 0.6 + (0.71 * CHAR_IN * widest if slanted else 0.0)
+    heading = _wrap(f"{title + ': ' if title else ''}normalised by true class (accuracy {acc:.3f})", image + 0.4)
+    fig = _fixed(width, side - 0.6 + bottom, left=left, right=right, bottom=bottom, top=_top(heading))
+    ax = fig.add_subplot()
     ConfusionMatrixDisplay(cm, display_labels=labels).plot(
         ax=ax, cmap="Blues", values_format=".2f" if k <= 12 else None, include_values=k <= 12, colorbar=True
     )
+    if slanted:
+        for label in ax.get_xticklabels():
+            label.set(rotation=45, ha="right", rotation_mode="anchor")
     ax.images[0].set_clim(0, 1)
-    acc = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else float("nan")
-    ax.set_title(f"{title + ': ' if title else ''}normalised by true class (accuracy {acc:.3f})", fontsize=10)
+    ax.set_title(heading, fontsize=10, y=TITLE_Y)
     return fig
 
 
@@ -238,7 +314,10 @@ def learning_curves(
     Bayes error) and the variance (dev error - train error) as labelled brackets. `final`:
     metrics.json's "metrics" (the final evaluation), used for the gaps when given."""
     has_acc = any(len(_series(history, f"metric/accuracy_{s}")[0]) for s in ("train", "dev"))
-    fig = _figure(10.5 if has_acc else 5.5, 4.0)
+    width = 10.5 if has_acc else 5.5
+    title = _wrap(title, width, fontsize=10)
+    top = _top(title) if title else 0.2
+    fig = _fixed(width, 4.0, left=0.8, right=0.2, bottom=0.55, top=top, cols=2 if has_acc else 1, wgap=0.9)
     ax_loss, ax_err = fig.subplots(1, 2) if has_acc else (fig.subplots(), None)
     axes = [ax_loss] + ([ax_err] if has_acc else [])
     styles = {"train": dict(color="#1f77b4"), "dev": dict(color="#d62728")}
@@ -353,7 +432,7 @@ def activation_distributions(layers: Sequence[LayerActivations], axes=None) -> F
     (darker = earlier layer)."""
     fig = None
     if axes is None:
-        fig = _figure(10.5, 3.6)
+        fig = _fixed(10.5, 3.6, left=0.85, right=0.2, bottom=0.55, top=0.35, cols=2, wgap=0.3)
         axes = fig.subplots(1, 2, sharex=True, sharey=True)
     colors = _layer_colors(len(layers))
     for ax, which, name in ((axes[0], 0, "first"), (axes[1], -1, "last")):
@@ -364,7 +443,7 @@ def activation_distributions(layers: Sequence[LayerActivations], axes=None) -> F
             step = layer.steps[which]
             edges, density = layer.density(which)
             ax.stairs(density, edges, color=c, lw=1.4, label=f"{layer.name} ({layer.act})")
-        ax.set_title(f"{name} sampled step" + (f" ({step})" if step is not None else ""), fontsize=10)
+        ax.set_title(f"{name} sampled step" + (f" ({step})" if step is not None else ""), fontsize=10, y=TITLE_Y)
         ax.set_xlabel("activation value")
         _log_y(ax)
         ax.grid(alpha=0.3)
@@ -381,15 +460,16 @@ def colorful_dimension(layers: Sequence[LayerActivations], axes=None, bins: int 
     (rows: value, columns: sampled training steps), colour = log(1 + count)."""
     fig = None
     if axes is None:
-        fig = _figure(max(3.0 * len(layers), 4.0), 3.2)
-        axes = np.atleast_1d(fig.subplots(1, max(len(layers), 1), squeeze=False)[0])
+        n = max(len(layers), 1)
+        fig = _fixed(max(3.0 * n, 4.0), 3.2, left=0.8, right=0.2, bottom=0.55, top=0.35, cols=n, wgap=0.6)
+        axes = np.atleast_1d(fig.subplots(1, n, squeeze=False)[0])
     for ax, layer in zip(axes, layers):
         if not len(layer.steps):
             continue
         img, (lo, hi) = colorful_dimension_data(layer, bins)
         s0, s1 = float(layer.steps[0]), float(layer.steps[-1])
         ax.imshow(img, origin="lower", aspect="auto", cmap="viridis", extent=(s0, s1 if s1 > s0 else s0 + 1, lo, hi))
-        ax.set_title(f"{layer.name} ({layer.act})", fontsize=9)
+        ax.set_title(f"{layer.name} ({layer.act})", fontsize=9, y=TITLE_Y)
         ax.set_xlabel("step")
     if len(layers):
         axes[0].set_ylabel("activation value")
@@ -403,7 +483,7 @@ def activation_stats(layers: Sequence[LayerActivations], axes=None) -> Figure:
     slope below 5% of its maximum)."""
     fig = None
     if axes is None:
-        fig = _figure(12.0, 3.4)
+        fig = _fixed(12.0, 3.4, cols=3, **STATS_MARGINS)
         axes = fig.subplots(1, 3)
     ax_m, ax_s, ax_d = axes
     colors = _layer_colors(len(layers))
@@ -415,11 +495,11 @@ def activation_stats(layers: Sequence[LayerActivations], axes=None) -> Figure:
             if frac is not None and np.isfinite(frac).any():
                 ax_d.plot(layer.steps, frac, color=c, ls=ls, label=f"{layer.name} {what}")
                 any_frac = True
-    ax_m.set_title("activation mean", fontsize=10)
-    ax_s.set_title("activation std (log)", fontsize=10)
+    ax_m.set_title("activation mean", fontsize=10, y=TITLE_Y)
+    ax_s.set_title("activation std (log)", fontsize=10, y=TITLE_Y)
     if any(np.any(np.asarray(layer.std) > 0) for layer in layers):  # all 0 (e.g. init=zeros): no log scale
         _log_y(ax_s)
-    ax_d.set_title("dead (-) / saturated (--) fraction", fontsize=10)
+    ax_d.set_title("dead (-) / saturated (--) fraction", fontsize=10, y=TITLE_Y)
     ax_d.set_ylim(-0.02, 1.02)
     if not any_frac:
         ax_d.text(0.5, 0.5, "no dead/saturated measure\nfor these activations", ha="center", va="center",
@@ -440,15 +520,27 @@ def activations_overview(layers: Sequence[LayerActivations], title: str = "") ->
     cols = min(n, 8)
     rows_heat = math.ceil(n / cols)
     width = max(12.0, 2.2 * cols)
-    fig = _figure(width, 3.4 + 2.5 * rows_heat + 3.2)
-    top, mid, bottom = fig.subfigures(3, 1, height_ratios=[3.4, 2.5 * rows_heat, 3.2])
-    activation_distributions(layers, axes=top.subplots(1, 2, sharex=True, sharey=True))
-    heat_axes = np.atleast_1d(mid.subplots(rows_heat, cols, squeeze=False).ravel())
+    title = _wrap(title, width, fontsize=11)
+    # three bands, bottom to top: statistics over training, colorful dimension, distributions
+    h_stats, h_heat, h_dist, h_title = 3.2, 2.5 * rows_heat, 3.4, _top(title, 11) if title else 0.0
+    fig = _figure(width, h_stats + h_heat + h_dist + h_title, layout=None)
+    y_heat, y_dist = h_stats, h_stats + h_heat
+    dist = _band(fig, y_dist, y_dist + h_dist, 2, left=0.85, right=0.2, bottom=0.6, top=0.35, wgap=0.3)
+    activation_distributions(layers, axes=dist.subplots(sharex=True, sharey=True))
+    heat = _band(fig, y_heat, y_dist, cols, rows_heat, left=0.8, right=0.2, bottom=0.5, top=0.6, wgap=0.6, hgap=0.8)
+    heat_axes = np.atleast_1d(heat.subplots(squeeze=False).ravel())
     colorful_dimension(layers, axes=heat_axes[: len(layers)])
     for ax in heat_axes[len(layers) :]:
         ax.set_visible(False)
-    mid.suptitle("colorful dimension: histogram of activations over training (colour: log(1 + count))", fontsize=10)
-    activation_stats(layers, axes=bottom.subplots(1, 3))
+    fig.text(
+        0.5,
+        (y_dist - 0.17) / fig.get_figheight(),
+        "colorful dimension: histogram of activations over training (colour: log(1 + count))",
+        ha="center",
+        va="center",
+        fontsize=10,
+    )
+    activation_stats(layers, axes=_band(fig, 0.0, h_stats, 3, **STATS_MARGINS).subplots())
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, y=1 - 0.1 / fig.get_figheight())
     return fig
