@@ -117,11 +117,10 @@ def _serve(conn) -> None:
             return
         if not msg:
             return
-        idx, overrides, hydra_context, config, task_function, singleton_state, env = pickler.loads(msg)
+        idx, hydra_context, sweep_config, task_function, singleton_state, env = pickler.loads(msg)
         os.environ.update(env)
         setup_globals()
         Singleton.set_state(singleton_state)
-        sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
             sweep_config.hydra.job.num = idx
@@ -233,8 +232,12 @@ class ProcessPoolLauncher(Launcher):
                         return
                     i, overrides = todo.pop(0)
                 idx = initial_job_idx + i
-                args = (idx, list(overrides), self.hydra_context, self.config, self.task_function, state, env)
                 try:
+                    # Composed here, one job at a time: under the basic sweeper this hands out the
+                    # config its validation composed (sweeper.py) instead of composing it again.
+                    with lock:
+                        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+                    args = (idx, self.hydra_context, sweep_config, self.task_function, state, env)
                     ret, how = worker.run(_pickler().dumps(args), self.timeout)
                 except Exception as e:  # the launcher's own failure (pickling, a pipe): this job only
                     ret, how = None, f"the launcher could not run it: {type(e).__name__}: {e}"

@@ -1,0 +1,60 @@
+"""The basic sweeper composes each job's config once (hydra_plugins/torchprac_launcher/
+sweeper.py), for Hydra's basic launcher and torchprac's process pool, and still refuses a
+sweep with a bad value before any job runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import FAST, ROOT, run_cli
+
+TINY = [*FAST, "model.hidden=[8]", "trainer.epochs=1", "trainer.checkpoint.enabled=false", "viz.enabled=false"]
+
+# train.py as a user runs it, counting Hydra's compositions (ConfigLoaderImpl.load_configuration).
+_COUNTING = """
+import runpy, sys
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+real, n = ConfigLoaderImpl.load_configuration, [0]
+def counting(self, *a, **k):
+    n[0] += 1
+    return real(self, *a, **k)
+ConfigLoaderImpl.load_configuration = counting
+sys.argv = [{script!r}, *{args!r}]
+try:
+    runpy.run_path({script!r}, run_name="__main__")
+finally:
+    print("COMPOSITIONS", n[0])
+"""
+
+
+def _count(args: list[str], cwd) -> tuple[int, subprocess.CompletedProcess]:
+    code = _COUNTING.format(script=str(ROOT / "train.py"), args=args)
+    p = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("COMPOSITIONS")]
+    assert lines, p.stderr[-3000:]
+    return int(lines[-1].split()[1]), p
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "pool"])
+def test_each_job_is_composed_once(tmp_path, launcher):
+    one, p1 = _count(["-m", "trainer.seed=0", *TINY, *launcher, f"hydra.sweep.dir={tmp_path / 'one'}"], tmp_path)
+    sweep = tmp_path / "three"
+    three, p3 = _count(["-m", "trainer.seed=0,1,2", *TINY, *launcher, f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert p1.returncode == 0 and p3.returncode == 0, (p1.stderr + p3.stderr)[-3000:]
+    # two more jobs, two more compositions (Hydra's own basic sweeper: four, validation + launch)
+    assert three - one == 2
+    for i in range(3):  # each job ran its own overrides
+        cfg = (sweep / str(i) / ".hydra" / "config.yaml").read_text()
+        assert f"seed: {i}\n" in cfg
+        assert json.loads((sweep / str(i) / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_a_bad_value_still_stops_the_sweep_before_any_job_runs(tmp_path):
+    sweep = tmp_path / "sweep"
+    p = run_cli(["-m", "optimizer=adam,no_such_optimizer", *TINY, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert p.returncode != 0
+    assert "no_such_optimizer" in p.stderr
+    assert not (sweep / "0").exists()  # validated as a batch, before job 0
