@@ -100,7 +100,7 @@ class RunConfig:
             drop.keep_probs(len(built["model"].hidden), f"reg.{'alpha_dropout' if drop.alpha else 'dropout'}.keep_prob")
         run_dir = _run_dir(cfg)
         viz = registry.get("viz", "default").build(_section(raw, "viz"))
-        viz.run_name, viz.in_sweep = _sweep_run_name()
+        viz.run_name, viz.in_sweep, viz.in_basic_sweep = _sweep_run_name()
         return cls(
             mode=mode,
             data=built["data"],
@@ -185,28 +185,33 @@ def _drop_leaked_reg(node: dict, typed: list[str] | None) -> dict:
     return node
 
 
-def _sweep_run_name() -> tuple[str | None, bool]:
-    """(TensorBoard run name, in a multirun): in a multirun, the job's overrides that vary
-    across the sweep (viz/names.py); (None, False) in a single run or outside Hydra."""
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def _sweep_run_name() -> tuple[str | None, bool, bool]:
+    """(TensorBoard run name, in a multirun, on Hydra's basic launcher): in a multirun, the
+    job's overrides that vary across the sweep (viz/names.py), and whether the jobs run one
+    after another in this process; (None, False, False) in a single run or outside Hydra."""
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
         hc = HydraConfig.get()
         if hc.mode != RunMode.MULTIRUN:
-            return None, False
+            return None, False, False
+        basic = OmegaConf.select(hc, "launcher._target_", default=None) == BASIC_LAUNCHER
         job = list(hc.overrides.task)
         params = OmegaConf.select(hc, "sweeper.params", default=None)
         multirun = Path(str(hc.sweep.dir)) / "multirun.yaml"  # Hydra's basic sweeper writes it
     except Exception:
-        return None, False
+        return None, False, False
     from torchprac.viz.names import named_overrides, run_name
 
     sweep = None
     if multirun.is_file():
         sweep = list(OmegaConf.select(OmegaConf.load(multirun), "hydra.overrides.task", default=[]) or [])
     keys = list(params) if params else None  # Optuna: the keys it samples
-    return run_name(named_overrides(job, sweep, keys)) or None, True
+    return run_name(named_overrides(job, sweep, keys)) or None, True, basic
 
 
 def _run_dir(cfg: DictConfig) -> Path | None:

@@ -58,3 +58,24 @@ def test_a_bad_value_still_stops_the_sweep_before_any_job_runs(tmp_path):
     assert p.returncode != 0
     assert "no_such_optimizer" in p.stderr
     assert not (sweep / "0").exists()  # validated as a batch, before job 0
+
+
+@pytest.mark.parametrize("background", ["auto", "false"])
+def test_a_basic_sweep_draws_every_job_s_figures(tmp_path, background):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    sweep = tmp_path / "sweep"
+    pictures = [*TINY[:-1], "viz.enabled=true", f"viz.background={background}", "trainer.num_threads=1"]
+    p = run_cli(["-m", "trainer.seed=0,1", *pictures, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    in_background = "drawn in a background process" in (sweep / "0" / "train.log").read_text()
+    assert in_background == (background == "auto")  # auto: basic launcher, one thread of two cores
+    names = ["activations", "confusion_dev", "confusion_test", "learning_curves"]
+    for job in ("0", "1"):
+        run = sweep / job
+        assert sorted(f.stem for f in (run / "figures").glob("*.png")) == names
+        tb = {f.parent for f in run.rglob("events.out.tfevents.*")}
+        assert len(tb) == 1  # one TensorBoard run (named for the job's overrides)
+        ea = EventAccumulator(str(tb.pop()), size_guidance={"images": 0}).Reload()
+        assert sorted(ea.Tags()["images"]) == [f"figures/{n}" for n in names]
+        assert any(f.name.endswith(".figures") for f in run.rglob("events.*")) == in_background

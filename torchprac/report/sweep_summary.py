@@ -146,6 +146,9 @@ class SweepSummary(Callback):
     """Hydra callback: writes the summary when a multirun ends."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from torchprac.viz.painter import drain
+
+        drain()  # the last job's figures, when drawn in the background (viz.background)
         root = Path(str(config.hydra.sweep.dir))
         if not root.is_dir():
             log.warning("sweep summary: sweep dir %s not found, nothing summarised", root)

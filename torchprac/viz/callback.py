@@ -4,7 +4,8 @@
   viz.every_n_epochs epochs and at the end of fit;
 - per-layer activation histograms `activations/<layer>` on sampled steps (viz.activations:
   forward hooks armed only on those steps, binned on the device, one host read per sample;
-  see viz/activations.py) and, at the end, one image of them (`figures/activations`);
+  see viz/activations.py); their figure (`figures/activations`) is drawn with the end-of-run
+  figures (viz/run_figures.py, `activations_picture`);
 - the `epoch` scalar (to align runs with different batch sizes), a custom-scalars layout with
   train and dev loss (and accuracy) on one chart, and off a terminal one log line per epoch.
 
@@ -158,15 +159,22 @@ class VizCallback(Callback):
                 self.images["decision_boundary"] = self._log_boundary(
                     trainer, f"epoch {result.best_epoch + 1} (reported)"
                 )
-            if self.recorder is not None and self.recorder.steps:
-                from torchprac.viz.figures import activations_overview, to_rgb
-
-                fig = activations_overview(self.recorder.history, title=self._title("activations per layer"))
-                self.images["activations"] = rgb = to_rgb(fig)
-                if self.writer is not None:
-                    self.writer.add_image("figures/activations", rgb, trainer.global_step, dataformats="HWC")
         except Exception as e:  # a picture must never cost the run its results
             log.warning("viz: a figure could not be drawn (%s: %s)", type(e).__name__, e)
+
+    def activations_picture(self):
+        """The run's activations figure (figures/activations.png), drawn with the other end-of-run
+        figures (viz/run_figures.py, maybe in the background); None when nothing was recorded."""
+        if self.recorder is None or not self.recorder.steps or not self._main:
+            return None
+        from torchprac.viz.painter import Picture
+
+        return Picture(
+            "activations",
+            "activations_overview",
+            (self.recorder.history,),
+            {"title": self._title("activations per layer")},
+        )
 
     # -- decision boundary ------------------------------------------------------------------
     def _boundary_on(self, trainer) -> bool:

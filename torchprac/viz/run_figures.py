@@ -36,19 +36,14 @@ def write_run_figures(
     from contextlib import nullcontext
 
     from torchprac.viz.callback import predict_labels
-    from torchprac.viz.figures import confusion_matrix, learning_curves, per_class_accuracy, save_png, to_rgb
+    from torchprac.viz.figures import per_class_accuracy, save_png
+    from torchprac.viz.painter import Batch, Picture, draw, free_core
 
     figdir = Path(run_dir) / "figures"
     writer = getattr(logger, "writer", None)
-    step = out.get("epochs_run", 0)
     extra: dict[str, Any] = {}
     title = f"{settings.run_name}: " if settings.run_name else ""
-
-    def keep(name: str, fig) -> None:
-        rgb = to_rgb(fig)  # rendered once, for the PNG and TensorBoard
-        save_png(rgb, figdir / f"{name}.png")
-        if writer is not None:
-            writer.add_image(f"figures/{name}", rgb, step, dataformats="HWC")
+    pictures: list[Picture] = []
 
     def attempt(what: str, fn) -> None:
         try:
@@ -62,37 +57,42 @@ def write_run_figures(
     if settings.confusion and not diverged and labels:
         per_class: dict[str, list] = {}
 
-        def confusions() -> None:
+        def confusions() -> None:  # the predictions here; the drawing wherever the painter draws
             for name, split in (("dev", splits.dev), ("test", splits.test)):
                 if split is None or not len(split):
                     continue
                 y = split.y.cpu().numpy()
                 pred = predict_labels(model, split.x, autocast or nullcontext)
                 per_class[name] = per_class_accuracy(y, pred, splits.num_classes)
-                names = getattr(splits, "class_names", None)
-                fig = confusion_matrix(y, pred, splits.num_classes, title=f"{title}{name}", class_names=names)
-                keep(f"confusion_{name}", fig)
+                kwargs = dict(title=f"{title}{name}", class_names=getattr(splits, "class_names", None))
+                pictures.append(Picture(f"confusion_{name}", "confusion_matrix", (y, pred, splits.num_classes), kwargs))
 
         attempt("the confusion matrices", confusions)
         if per_class:
             extra["per_class_accuracy"] = per_class
 
     if settings.learning_curves and result.history:
+        kwargs = dict(
+            best_epoch=result.best_epoch + 1,
+            early_stopped=str(result.status) == "early_stopped",
+            bayes_error=bayes_error,
+            final=out.get("metrics") or None,
+            title=f"{title}learning curves",
+        )
+        pictures.append(Picture("learning_curves", "learning_curves", (result.history,), kwargs))
 
-        def curves() -> None:
-            fig = learning_curves(
-                result.history,
-                best_epoch=result.best_epoch + 1,
-                early_stopped=str(result.status) == "early_stopped",
-                bayes_error=bayes_error,
-                final=out.get("metrics") or None,
-                title=f"{title}learning curves",
-            )
-            keep("learning_curves", fig)
-
-        attempt("the learning curves", curves)
+    activations = getattr(callback, "activations_picture", None)
+    if activations is not None and (pic := activations()) is not None:
+        pictures.append(pic)
 
     # Drawn (and logged to TensorBoard) by the VizCallback at the end of fit: saved here.
     for name, rgb in (getattr(callback, "images", None) or {}).items():
         attempt(f"figures/{name}.png", lambda n=name, im=rgb: save_png(im, figdir / f"{n}.png"))
+
+    if pictures:
+        background = settings.background is True or (
+            settings.background == "auto" and settings.in_basic_sweep and free_core()
+        )
+        tb_dir = writer.get_logdir() if writer is not None else None
+        draw(Batch(pictures, figdir, tb_dir, out.get("epochs_run", 0)), writer, background)
     return extra

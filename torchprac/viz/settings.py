@@ -41,10 +41,14 @@ class VizSettings:
     learning_curves: bool = True
     layout: bool = True  # TensorBoard custom-scalars layout: train and dev on one chart
     epoch_log: Any = "auto"  # one log line per epoch: auto (when no progress bar), true, false
+    # End-of-run figures in a background process (viz/painter.py): auto = in a sweep run by
+    # Hydra's basic launcher when the run's threads leave a core free; true; false.
+    background: Any = "auto"
     # Set by config.py in a multirun: the job's TensorBoard run name (its overrides) and that
     # it is one job of a sweep (the sweep writes the HParams experiment summary once).
     run_name: str | None = None
     in_sweep: bool = False
+    in_basic_sweep: bool = False  # ... whose jobs run one after another in this process (Hydra's basic launcher)
 
     def image_every(self, epochs: int) -> int:
         if self.every_n_epochs is not None:
@@ -69,6 +73,7 @@ class VizSettings:
     learning_curves=flag(),
     layout=flag(),
     epoch_log=one_of("auto", True, False),
+    background=one_of("auto", True, False),
 )
 def viz_settings(activations: dict | None = None, **kwargs: Any) -> VizSettings:
     return VizSettings(**kwargs, activations=ActivationSettings(**(activations or {})))

@@ -61,7 +61,7 @@ def test_tensorboard_gets_boundaries_activations_epoch_and_layout(tmp_path):
     imgs = ea.Images("figures/decision_boundary")
     assert [i.step for i in imgs] == [16, 32, 40]  # 8 steps per epoch
     assert imgs[0].width > 100 and imgs[0].height > 100
-    assert "figures/activations" in ea.Tags()["images"]
+    assert viz.activations_picture().draw == "activations_overview"  # drawn with the run's figures
     # activation histograms: one per sampled step and layer, equal to the recorder's samples
     for h in viz.recorder.history:
         hist = ea.Histograms(f"activations/{h.name}")

@@ -1,0 +1,95 @@
+"""The figure painter (viz/painter.py): figures drawn by the background process are the same
+pixels, files and TensorBoard images as figures drawn in the run's process; a dead figure
+process costs no figure; a failing picture costs only itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from torchprac.viz import painter as P  # noqa: E402
+
+
+def _pictures() -> list[P.Picture]:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    pred = np.where(rng.random(200) < 0.7, y, 0)
+    hist = [{"epoch": e, "loss/train": 1 / e, "loss/dev": 1.1 / e} for e in range(1, 11)]
+    return [
+        P.Picture("confusion_dev", "confusion_matrix", (y, pred, 3), {"title": "dev"}),
+        P.Picture("learning_curves", "learning_curves", (hist,), {"best_epoch": 7}),
+    ]
+
+
+def _png(path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path))
+
+
+def _images(tb_dir) -> dict[str, list[int]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(tb_dir), size_guidance={"images": 0}).Reload()
+    return {tag: [e.step for e in ea.Images(tag)] for tag in ea.Tags()["images"]}
+
+
+@pytest.fixture
+def painter(monkeypatch):
+    """A fresh module-level painter for the test, closed after it."""
+    monkeypatch.setattr(P, "_painter", None)
+    yield P
+    if P._painter is not None:
+        P._painter.close()
+
+
+def test_background_figures_equal_the_ones_drawn_here(tmp_path, painter):
+    from torch.utils.tensorboard import SummaryWriter
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    writer = SummaryWriter(log_dir=str(here))
+    painter.draw(P.Batch(_pictures(), here / "figures", str(here), 5), writer, background=False)
+    writer.close()
+    painter.draw(P.Batch(_pictures(), there / "figures", str(there), 5), None, background=True)
+    assert painter._painter.pending is not None and painter._painter.proc.is_alive()
+    painter.drain()
+    assert painter._painter.pending is None
+    for name in ("confusion_dev", "learning_curves"):
+        assert np.array_equal(_png(here / "figures" / f"{name}.png"), _png(there / "figures" / f"{name}.png"))
+    expected = {"figures/confusion_dev": [5], "figures/learning_curves": [5]}
+    assert _images(here) == _images(there) == expected
+    assert any(p.name.endswith(".figures") for p in there.iterdir())  # the figure process's own event file
+
+
+def test_a_dead_figure_process_costs_no_figure(tmp_path, painter, caplog):
+    painter.draw(P.Batch(_pictures()[:1], tmp_path / "a" / "figures", None, 1), background=True)
+    painter.drain()
+    proc = painter._painter.proc
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    with caplog.at_level(logging.WARNING, logger="torchprac"):
+        painter.draw(P.Batch(_pictures(), tmp_path / "b" / "figures", None, 2), background=True)
+        painter.drain()
+        painter.draw(P.Batch(_pictures(), tmp_path / "c" / "figures", None, 3), background=True)
+    assert "background figure process ended" in caplog.text
+    assert painter._painter.broken and painter._painter.proc is None  # later runs draw here
+    for run in ("b", "c"):
+        assert sorted(p.name for p in (tmp_path / run / "figures").iterdir()) == [
+            "confusion_dev.png",
+            "learning_curves.png",
+        ]
+
+
+def test_a_failing_picture_costs_only_itself(tmp_path, painter, caplog):
+    bad = P.Picture("broken", "learning_curves", (), {"no_such_argument": 1})
+    with caplog.at_level(logging.WARNING, logger="torchprac"):
+        painter.draw(P.Batch([bad, *_pictures()], tmp_path / "figures", None, 1), background=True)
+        painter.drain()
+    assert "figures/broken.png could not be drawn (TypeError" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["confusion_dev.png", "learning_curves.png"]
