@@ -30,9 +30,24 @@ def named_overrides(
     if swept_keys is None and sweep is None:
         return kept
     keys = {k.lstrip("+~") for k in swept_keys or ()}
-    fixed = None if sweep is None else {s.strip() for s in sweep}
-    varying = [o for o in kept if override_key(o) in keys or (fixed is not None and o.strip() not in fixed)]
+    fixed = None if sweep is None else {_canonical(s) for s in sweep} - {None}
+    varying = [o for o in kept if override_key(o) in keys or (fixed is not None and _canonical(o) not in fixed)]
     return varying or kept
+
+
+def _canonical(override: str) -> tuple | str | None:
+    """An override as Hydra reads it, so that `viz.enabled=false` typed on the command line
+    matches the `viz.enabled=False` Hydra writes in each job's overrides (and 0.10 matches
+    0.1); None for a sweep (`a,b`, `range(...)`), which is not common to every job."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        (parsed,) = OverridesParser.create().parse_overrides([override.strip()])
+    except Exception:  # not Hydra's grammar: compared as typed
+        return override.strip()
+    if parsed.is_sweep_override():
+        return None
+    return (parsed.type, parsed.key_or_group, parsed.package, parsed.get_value_element_as_str())
 
 
 def _short_keys(keys: list[str]) -> list[str]:

@@ -11,6 +11,15 @@ def test_only_the_swept_overrides_name_the_run():
     assert run_name(named_overrides(job, sweep)) == "reg=[l2],optimizer=adam"
 
 
+def test_common_overrides_are_dropped_however_hydra_spells_them_in_the_job():
+    # typed on the command line / as Hydra writes them into each job's overrides
+    sweep = ["trainer.seed=0,1", "viz.enabled=false", "optimizer.lr=0.10", "reg=[l2]", "+extra=x"]
+    job = ["trainer.seed=1", "viz.enabled=False", "optimizer.lr=0.1", "reg=[l2]", "+extra=x"]
+    assert run_name(named_overrides(job, sweep)) == "seed=1"
+    # a value that really differs is still named
+    assert named_overrides(["trainer.seed=1", "viz.enabled=True"], sweep) == ["trainer.seed=1", "viz.enabled=True"]
+
+
 def test_resume_and_paths_never_change_the_name():
     sweep = ["optimizer=adam,sgd"]
     a = named_overrides(["optimizer=adam"], sweep)
