@@ -111,7 +111,7 @@ class Painter:
                 self.proc = ctx.Process(target=_serve, args=(child,), name="torchprac-figures", daemon=True)
                 self.proc.start()
                 child.close()
-                log.info("viz: the end-of-run figures are drawn in a background process while the next job trains")
+                log.info("viz: the end-of-run figures are drawn in a background process (viz.background)")
             self.conn.send(batch)
         except Exception as e:
             self._died(e)
@@ -161,11 +161,13 @@ _painter: Painter | None = None
 
 
 def draw(batch: Batch, writer=None, background: bool = False) -> None:
-    """Draw a run's pictures: handed to the background figure process when `background`
-    (writer unused there: it writes its own event file in batch.tb_dir), else here with the
-    run's `writer`."""
+    """Draw a run's pictures: handed to the background figure process when `background` and
+    this is a main process (writer unused there: it writes its own event file in batch.tb_dir),
+    else here with the run's `writer`."""
     global _painter
-    if background:
+    # Only from a main process: a sweep worker's exit would skip the atexit drain (multiprocessing
+    # children leave with os._exit) and kill the figure process with the figures it holds.
+    if background and mp.parent_process() is None:
         if _painter is None:
             _painter = Painter()
             atexit.register(drain)

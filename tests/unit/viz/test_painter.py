@@ -93,3 +93,11 @@ def test_a_failing_picture_costs_only_itself(tmp_path, painter, caplog):
         painter.drain()
     assert "figures/broken.png could not be drawn (TypeError" in caplog.text
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["confusion_dev.png", "learning_curves.png"]
+
+
+def test_a_worker_process_draws_its_figures_itself(tmp_path, painter, monkeypatch):
+    # a parallel sweep's worker leaves with os._exit (no atexit drain): never hand figures away there
+    monkeypatch.setattr(P.mp, "parent_process", lambda: object())
+    painter.draw(P.Batch(_pictures(), tmp_path / "figures", None, 1), background=True)
+    assert painter._painter is None  # no figure process was started
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["confusion_dev.png", "learning_curves.png"]
