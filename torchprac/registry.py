@@ -122,7 +122,8 @@ class Param:
         elif self.kind == "choice":
             if _is_int(v) and str(v) in self.choices:  # trainer.precision=32 arrives as an int
                 v = str(v)
-            ok = v in self.choices
+            # True == 1 in Python: `viz.background=1` must not pass as true and then act as false
+            ok = any(v == c and isinstance(v, bool) == isinstance(c, bool) for c in self.choices)
         elif self.kind in ("int_list", "num_list"):
             elem = _is_int if self.kind == "int_list" else _is_num
             ok = (

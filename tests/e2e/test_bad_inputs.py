@@ -31,6 +31,7 @@ CASES = [
     # -- optimizer
     (["optimizer.lr=0"], "optimizer.lr", "a number > 0"),
     (["viz.background=maybe"], "viz.background", "'auto', True, False"),
+    (["viz.background=1"], "viz.background", "'auto', True, False"),
     (["optimizer.lr=-1"], "optimizer.lr"),
     (["optimizer.lr=fast"], "optimizer.lr"),
     (["optimizer=momentum", "optimizer.momentum=1.5"], "optimizer.momentum"),
