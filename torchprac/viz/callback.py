@@ -98,7 +98,7 @@ class VizCallback(Callback):
                 self.recorder = rec
             elif rec.layers:
                 log.info("viz: activation histograms are off under trainer.compile=true")
-        self.images: dict[str, np.ndarray] = {}  # name -> the end-of-fit image, rendered once (for figures/)
+        self.images: dict[str, bytes] = {}  # name -> the end-of-fit image as PNG, encoded once (for figures/)
         self._points: tuple | None = None
         self._t0 = 0.0
         self._epoch_log = False
@@ -183,8 +183,9 @@ class VizCallback(Callback):
     def _title(self, what: str) -> str:
         return f"{self.s.run_name}: {what}" if self.s.run_name else what
 
-    def _log_boundary(self, trainer, when: str) -> np.ndarray:
-        from torchprac.viz.figures import decision_boundary, to_rgb
+    def _log_boundary(self, trainer, when: str) -> bytes:
+        """Draw the boundary now, log it to TensorBoard; its PNG bytes."""
+        from torchprac.viz.figures import add_png, decision_boundary, png_bytes, to_rgb
 
         if self._points is None:  # the data never changes: read it to the host once
             tr, dv = trainer.train_split, trainer.dev_split
@@ -197,9 +198,10 @@ class VizCallback(Callback):
             predict, *self._points, grid=self.s.grid, title=self._title(f"decision boundary, {when}")
         )
         rgb = to_rgb(fig)
+        png = png_bytes(rgb)
         if self.writer is not None:
-            self.writer.add_image("figures/decision_boundary", rgb, trainer.global_step, dataformats="HWC")
-        return rgb
+            add_png(self.writer, "figures/decision_boundary", png, rgb.shape, trainer.global_step)
+        return png
 
     # -- checkpoint state (a resumed run's activation figure covers the whole training) -------
     def state_dict(self) -> dict[str, Any]:

@@ -63,9 +63,10 @@ def paint(batch: Batch, writer=None) -> list[str]:
         for pic in batch.pictures:
             try:
                 rgb = figures.to_rgb(getattr(figures, pic.draw)(*pic.args, **pic.kwargs))
-                figures.save_png(rgb, batch.figdir / f"{pic.name}.png")
+                png = figures.png_bytes(rgb)  # encoded once: the file and TensorBoard
+                figures.save_png(png, batch.figdir / f"{pic.name}.png")
                 if writer is not None:
-                    writer.add_image(f"figures/{pic.name}", rgb, batch.step, dataformats="HWC")
+                    figures.add_png(writer, f"figures/{pic.name}", png, rgb.shape, batch.step)
             except Exception as e:  # a picture never costs the others (nor the run) anything
                 problems.append(f"figures/{pic.name}.png could not be drawn ({type(e).__name__}: {e})")
     finally:

@@ -86,8 +86,8 @@ def write_run_figures(
         pictures.append(pic)
 
     # Drawn (and logged to TensorBoard) by the VizCallback at the end of fit: saved here.
-    for name, rgb in (getattr(callback, "images", None) or {}).items():
-        attempt(f"figures/{name}.png", lambda n=name, im=rgb: save_png(im, figdir / f"{n}.png"))
+    for name, png in (getattr(callback, "images", None) or {}).items():
+        attempt(f"figures/{name}.png", lambda n=name, im=png: save_png(im, figdir / f"{n}.png"))
 
     if pictures:
         background = settings.background is True or (

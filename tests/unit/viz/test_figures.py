@@ -91,6 +91,19 @@ def test_confusion_of_known_predictions_equals_the_expected_counts():
     texts = sorted(t.get_text() for t in fig.axes[0].texts)
     assert "0.50" in texts and "1.00" in texts and "0.67" in texts
     assert "accuracy 0.700" in fig.axes[0].get_title()
+    # a number on exactly the cells with examples: the three empty ones stay blank
+    visible = [t.get_position() for t in fig.axes[0].texts if t.get_visible()]
+    shown_cells = {(round(y), round(x)) for x, y in visible}
+    assert shown_cells == {(i, j) for i in range(3) for j in range(3) if expected[i, j]}
+
+
+def test_confusion_cells_under_half_a_percent_read_less_than_a_percent():
+    y_true = np.zeros(400, dtype=int)
+    y_pred = np.zeros(400, dtype=int)
+    y_pred[0] = 1  # 1 of 400 = 0.0025: "0.00" would read as none
+    fig = F.confusion_matrix(np.r_[y_true, 1], np.r_[y_pred, 1], 2)
+    visible = {t.get_text() for t in fig.axes[0].texts if t.get_visible()}
+    assert visible == {"1.00", "<.01"}  # row 0: 0.9975 and 0.0025; row 1: 1.00 and an empty cell
 
 
 def _history():
@@ -142,6 +155,25 @@ def test_rendered_figure_and_png_round_trip():
     assert rgb.shape == (round(h), round(w), 3) and rgb.dtype == np.uint8
     back = np.asarray(Image.open(io.BytesIO(F.png_bytes(rgb))).convert("RGB"))
     assert (back == rgb).all()
+
+
+def test_add_png_logs_what_add_image_logs_from_the_same_bytes(tmp_path):
+    """TensorBoard gets the file's own PNG bytes: same size, same pixels as add_image's image."""
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    rgb = F.to_rgb(F.learning_curves(_history(), best_epoch=3))
+    png = F.png_bytes(rgb)
+    with SummaryWriter(str(tmp_path)) as w:
+        F.add_png(w, "figures/ours", png, rgb.shape, 7)
+        w.add_image("figures/torch", rgb, 7, dataformats="HWC")
+    ea = EventAccumulator(str(tmp_path), size_guidance={"images": 0}).Reload()
+    (ours,), (ref,) = ea.Images("figures/ours"), ea.Images("figures/torch")
+    assert ours.encoded_image_string == png  # not encoded again
+    assert (ours.step, ours.width, ours.height) == (ref.step, ref.width, ref.height) == (7, rgb.shape[1], rgb.shape[0])
+    for ev in (ours, ref):
+        assert (np.asarray(Image.open(io.BytesIO(ev.encoded_image_string)).convert("RGB")) == rgb).all()
 
 
 def test_save_png_writes_a_readable_file(tmp_path):
