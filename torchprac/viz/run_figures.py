@@ -83,7 +83,7 @@ def write_run_figures(
 
     activations = getattr(callback, "activations_picture", None)
     if activations is not None and (pic := activations()) is not None:
-        pictures.append(pic)
+        pictures.insert(0, pic)  # the largest first: a background batch is shared out from both ends
 
     # Drawn (and logged to TensorBoard) by the VizCallback at the end of fit: saved here.
     for name, png in (getattr(callback, "images", None) or {}).items():

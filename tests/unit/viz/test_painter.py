@@ -101,3 +101,52 @@ def test_a_worker_process_draws_its_figures_itself(tmp_path, painter, monkeypatc
     painter.draw(P.Batch(_pictures(), tmp_path / "figures", None, 1), background=True)
     assert painter._painter is None  # no figure process was started
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["confusion_dev.png", "learning_curves.png"]
+
+
+def _many(n: int) -> list[P.Picture]:
+    two = _pictures()
+    return [P.Picture(f"{two[i % 2].name}_{i}", two[i % 2].draw, two[i % 2].args, two[i % 2].kwargs) for i in range(n)]
+
+
+def _tb_counts(tb_dir) -> dict[str, int]:
+    """Images per tag over every event file in tb_dir (the run's and each drawing process's)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    counts: dict[str, int] = {}
+    for f in tb_dir.iterdir():
+        if f.name.startswith("events.out.tfevents"):
+            ea = EventAccumulator(str(f), size_guidance={"images": 0}).Reload()
+            for tag in ea.Tags()["images"]:
+                counts[tag] = counts.get(tag, 0) + len(ea.Images(tag))
+    return counts
+
+
+def test_waiting_for_the_figure_process_the_run_draws_the_last_pictures_itself(tmp_path, painter):
+    painter.draw(P.Batch(_pictures()[:1], tmp_path / "warm" / "figures", None, 1), background=True)
+    painter.drain()  # drawn here: the figure process was still starting
+    assert painter._painter.conn.poll(120)  # its (empty) answer to that batch: it is up and idle
+    n, before = 12, painter._painter.drawn_here
+    painter.draw(P.Batch(_many(n), tmp_path / "figures", str(tmp_path), 4), background=True)
+    painter.drain()  # right away: both draw, from the two ends of the batch
+    here = painter._painter.drawn_here - before
+    assert 0 < here < n  # the figure process drew some, this process the others
+    names = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert names == sorted(f"{p.name}.png" for p in _many(n))  # every picture, no temp file left
+    assert _tb_counts(tmp_path) == {f"figures/{p.name}": 1 for p in _many(n)}  # each drawn once
+    assert len([f for f in tmp_path.iterdir() if f.name.endswith(".figures")]) == 2  # one file per drawer
+
+
+def test_a_figure_process_killed_mid_batch_costs_no_figure(tmp_path, painter, caplog):
+    import time
+
+    painter.draw(P.Batch(_pictures()[:1], tmp_path / "warm" / "figures", None, 1), background=True)
+    painter.drain()
+    assert painter._painter.conn.poll(120)  # up and idle
+    n = 8
+    painter.draw(P.Batch(_many(n), tmp_path / "figures", None, 2), background=True)
+    time.sleep(0.5)  # it is drawing its first pictures
+    os.kill(painter._painter.proc.pid, signal.SIGKILL)
+    with caplog.at_level(logging.WARNING, logger="torchprac"):
+        painter.drain()
+    assert "background figure process ended" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(f"{p.name}.png" for p in _many(n))
