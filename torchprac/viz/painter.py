@@ -163,13 +163,7 @@ class Painter:
             return False
         try:
             if self.proc is None:
-                ctx = mp.get_context("spawn")
-                self.conn, child = ctx.Pipe()
-                self.claims = ctx.Array("i", 3)
-                self.proc = ctx.Process(target=_serve, args=(child, self.claims), name="torchprac-figures", daemon=True)
-                self.proc.start()
-                child.close()
-                log.info("viz: the end-of-run figures are drawn in a background process (viz.background)")
+                self.start()
             elif not self.proc.is_alive():
                 raise EOFError("the figure process is gone")
             self.seq += 1
@@ -181,6 +175,18 @@ class Painter:
             return False
         self.pending = batch
         return True
+
+    def start(self) -> None:
+        """Spawn the figure process (its imports take seconds: a sweep starts it with its first job)."""
+        if self.proc is not None or self.broken:
+            return
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.claims = ctx.Array("i", 3)
+        self.proc = ctx.Process(target=_serve, args=(child, self.claims), name="torchprac-figures", daemon=True)
+        self.proc.start()
+        child.close()
+        log.info("viz: the end-of-run figures are drawn in a background process (viz.background)")
 
     def wait(self) -> None:
         """Until the pending batch is drawn: its untaken pictures are drawn here, then the figure
@@ -240,19 +246,38 @@ class Painter:
 _painter: Painter | None = None
 
 
+def _the_painter() -> Painter | None:
+    """This process's painter (made on first use); None in a child process: a sweep worker's
+    exit would skip the atexit drain (multiprocessing children leave with os._exit) and kill the
+    figure process with the figures it holds."""
+    global _painter
+    if mp.parent_process() is not None:
+        return None
+    if _painter is None:
+        _painter = Painter()
+        atexit.register(drain)
+    return _painter
+
+
+def in_background(settings) -> bool:
+    """Whether a run with these VizSettings hands its end-of-run figures to the figure process:
+    viz.background=true, or auto in a basic-launcher sweep whose threads leave a core free."""
+    return settings.background is True or (settings.background == "auto" and settings.in_basic_sweep and free_core())
+
+
+def start() -> None:
+    """Start the figure process now, at a run's start: its imports (~3-6 s) overlap the training
+    instead of the first figures waiting for them."""
+    if (painter := _the_painter()) is not None:
+        painter.start()
+
+
 def draw(batch: Batch, writer=None, background: bool = False) -> None:
     """Draw a run's pictures: handed to the background figure process when `background` and
     this is a main process (writer unused there: it writes its own event file in batch.tb_dir),
     else here with the run's `writer`."""
-    global _painter
-    # Only from a main process: a sweep worker's exit would skip the atexit drain (multiprocessing
-    # children leave with os._exit) and kill the figure process with the figures it holds.
-    if background and mp.parent_process() is None:
-        if _painter is None:
-            _painter = Painter()
-            atexit.register(drain)
-        if _painter.submit(batch):
-            return
+    if background and (painter := _the_painter()) is not None and painter.submit(batch):
+        return
     for line in paint(batch, writer):
         log.warning("viz: %s", line)
 

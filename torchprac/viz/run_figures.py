@@ -37,7 +37,7 @@ def write_run_figures(
 
     from torchprac.viz.callback import predict_labels
     from torchprac.viz.figures import per_class_accuracy, save_png
-    from torchprac.viz.painter import Batch, Picture, draw, free_core
+    from torchprac.viz.painter import Batch, Picture, draw, in_background
 
     figdir = Path(run_dir) / "figures"
     writer = getattr(logger, "writer", None)
@@ -90,9 +90,6 @@ def write_run_figures(
         attempt(f"figures/{name}.png", lambda n=name, im=png: save_png(im, figdir / f"{n}.png"))
 
     if pictures:
-        background = settings.background is True or (
-            settings.background == "auto" and settings.in_basic_sweep and free_core()
-        )
         tb_dir = writer.get_logdir() if writer is not None else None
-        draw(Batch(pictures, figdir, tb_dir, out.get("epochs_run", 0)), writer, background)
+        draw(Batch(pictures, figdir, tb_dir, out.get("epochs_run", 0)), writer, in_background(settings))
     return extra
