@@ -161,10 +161,10 @@ class Painter:
         self.wait()
         if self.broken:
             return False
+        if not self.start():
+            return False
         try:
-            if self.proc is None:
-                self.start()
-            elif not self.proc.is_alive():
+            if not self.proc.is_alive():
                 raise EOFError("the figure process is gone")
             self.seq += 1
             with _holding(self.claims) as a:  # the figure process is between batches: no one draws
@@ -176,17 +176,24 @@ class Painter:
         self.pending = batch
         return True
 
-    def start(self) -> None:
-        """Spawn the figure process (its imports take seconds: a sweep starts it with its first job)."""
+    def start(self) -> bool:
+        """Spawn the figure process unless it runs (its imports take seconds: a sweep starts it
+        with its first job); False when there is none to draw (it could not start, or died)."""
         if self.proc is not None or self.broken:
-            return
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.claims = ctx.Array("i", 3)
-        self.proc = ctx.Process(target=_serve, args=(child, self.claims), name="torchprac-figures", daemon=True)
-        self.proc.start()
-        child.close()
+            return not self.broken
+        try:
+            ctx = mp.get_context("spawn")
+            conn, child = ctx.Pipe()
+            self.claims = ctx.Array("i", 3)
+            proc = ctx.Process(target=_serve, args=(child, self.claims), name="torchprac-figures", daemon=True)
+            proc.start()
+            child.close()
+        except Exception as e:  # e.g. no process left to the user: the figures are drawn here
+            self._died(e, "could not start")
+            return False
+        self.proc, self.conn = proc, conn
         log.info("viz: the end-of-run figures are drawn in a background process (viz.background)")
+        return True
 
     def wait(self) -> None:
         """Until the pending batch is drawn: its untaken pictures are drawn here, then the figure
@@ -218,11 +225,12 @@ class Painter:
             self.drawn_here += 1
             yield i
 
-    def _died(self, e: Exception) -> None:
+    def _died(self, e: Exception, what: str = "ended") -> None:
         code = self.proc.exitcode if self.proc is not None else None
         log.warning(
-            "viz: the background figure process ended (%s, exit code %s): figures are drawn in the run's "
+            "viz: the background figure process %s (%s, exit code %s): figures are drawn in the run's "
             "own process from now on",
+            what,
             type(e).__name__,
             code,
         )

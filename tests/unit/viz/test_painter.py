@@ -150,3 +150,24 @@ def test_a_figure_process_killed_mid_batch_costs_no_figure(tmp_path, painter, ca
         painter.drain()
     assert "background figure process ended" in caplog.text
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(f"{p.name}.png" for p in _many(n))
+
+
+def test_a_figure_process_that_cannot_start_costs_no_figure(tmp_path, painter, monkeypatch, caplog):
+    real = P.mp.get_context
+
+    class NoProcess:  # spawn's context, but starting a process fails (e.g. the user's process limit)
+        def __getattr__(self, name):
+            return getattr(real("spawn"), name)
+
+        def Process(self, *args, **kwargs):  # noqa: N802 - multiprocessing's name
+            proc = real("spawn").Process(*args, **kwargs)
+            proc.start = lambda: (_ for _ in ()).throw(OSError(11, "Resource temporarily unavailable"))
+            return proc
+
+    monkeypatch.setattr(P.mp, "get_context", lambda method=None: NoProcess())
+    with caplog.at_level(logging.WARNING, logger="torchprac"):
+        painter.start()  # as a run starts: never raises
+        painter.draw(P.Batch(_pictures(), tmp_path / "figures", None, 1), background=True)
+    assert "background figure process could not start (BlockingIOError" in caplog.text
+    assert painter._painter.broken and painter._painter.proc is None
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["confusion_dev.png", "learning_curves.png"]
