@@ -62,8 +62,6 @@ def run_config(rc: RunConfig) -> float:
         build_loop(rc, len(splits.train), ddp.world_size, rc.model.batch_norm != "none", announce=False)
         rc.reg.transform(splits.input_shape)  # augmentation vs the image size
         threads = choose_threads(rc, model, splits, device)
-        if rc.viz is not None and ddp.is_main and painter.in_background(rc.viz):
-            painter.start()  # the figure process imports while this job trains (viz.background)
         # In a sweep, events go to <job dir>/<overrides>/: TensorBoard names the run by what it chose.
         tb_dir = run_dir / rc.viz.run_name if rc.viz is not None and rc.viz.run_name else run_dir
         logger = ddp.logger(lambda: TBLogger(tb_dir))  # rank 0 alone writes
@@ -92,6 +90,8 @@ def run_config(rc: RunConfig) -> float:
                 return found.lr
             rc = found.apply(rc)
 
+        if rc.viz is not None and ddp.is_main and painter.in_background(rc.viz):
+            painter.start()  # the figure process imports while this job trains (viz.background)
         trainer, health = build_trainer(rc, model, splits, precision, logger, ddp, transfer, run_dir)
         if resume is not None:
             restore(*resume, trainer)

@@ -159,9 +159,7 @@ class Painter:
         """Hand `batch` to the figure process (after the previous one is done); False when it
         cannot take it (it died before), and the caller draws it."""
         self.wait()
-        if self.broken:
-            return False
-        if not self.start():
+        if not self.start():  # it could not start, or died before
             return False
         try:
             if not self.proc.is_alive():

@@ -171,3 +171,19 @@ def test_a_figure_process_that_cannot_start_costs_no_figure(tmp_path, painter, m
     assert "background figure process could not start (BlockingIOError" in caplog.text
     assert painter._painter.broken and painter._painter.proc is None
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["confusion_dev.png", "learning_curves.png"]
+
+
+@pytest.mark.parametrize("mode, starts", [("train", True), ("gradcheck", False)])
+def test_a_run_starts_the_figure_process_before_training_only_when_it_will_draw(tmp_path, monkeypatch, mode, starts):
+    from tests.conftest import make_cfg
+    from torchprac.run import run
+    from torchprac.train.trainer import Trainer
+
+    events: list[str] = []
+    monkeypatch.setattr(P, "start", lambda: events.append("start"))
+    monkeypatch.setattr(P, "draw", lambda *a, **k: events.append("draw"))
+    fit = Trainer.fit
+    monkeypatch.setattr(Trainer, "fit", lambda self: (events.append("fit"), fit(self))[1])
+    over = [f"mode={mode}", "viz.background=true", "model.hidden=[8]", "trainer.epochs=1"]
+    run(make_cfg([*over, "trainer.checkpoint.enabled=false"], tmp_path))
+    assert events == (["start", "fit", "draw"] if starts else [])  # gradcheck returns before any figure
