@@ -3,6 +3,7 @@ reports them as a composition traceback or has already written into the run dir 
 the run's own code is called:
 
 - `reg=[l3]`: an unknown regularizer is named with the list of choices;
+- `viz=false`, `optimizer=1`: a config group given a value that is not one of its configs' names;
 - `activation._target_=x`, `init.std=0.1` with init=he_normal: a key the chosen option does
   not have is one paragraph naming the group, the key and the keys it has;
 - a run dir that holds a finished or interrupted run is refused unless the user resumes it
@@ -71,6 +72,35 @@ def check_launcher(args: list[str]) -> None:
                 _fail(f"Invalid config: {problem}")
 
 
+def check_groups(args: list[str], conf_dir: Path) -> None:
+    """`viz=false`, `optimizer=1`, `trainer=null`: a config group takes the name of one of its
+    configs; Hydra would stop on any other value with a traceback ("Config group override must be
+    a string or a list")."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    parser = OverridesParser.create()
+    for a in args:
+        if a.startswith("-") or "=" not in a:
+            continue
+        key = a.split("=", 1)[0].lstrip("+~")
+        group = conf_dir / key
+        if not group.is_dir() or key.startswith("hydra/"):  # Hydra's groups hold configs of plugins too
+            continue
+        try:
+            value = parser.parse_override(a).value()
+        except Exception:  # a syntax error: Hydra's own one-line report names it
+            continue
+        for v in value.list if isinstance(value, ChoiceSweep) else [value]:
+            if not isinstance(v, (str, list)):
+                names = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
+                hint = " (viz.enabled=false draws no pictures)" if key == "viz" else ""
+                _fail(
+                    f"Invalid config: {key}={v!r}. Allowed: the name of one of its configs: {names} "
+                    f"({key} is a config group, conf/{key}/). A key inside it is set as {key}.<key>=value{hint}."
+                )
+
+
 def _unknown_key(err: str, args: list[str], conf_dir: Path) -> str | None:
     """Our paragraph for Hydra's "Could not override 'a.b'... Key 'b' is not in struct"."""
     m = re.search(r"Could not override '([\w.]+)'", err)
@@ -123,6 +153,7 @@ def check(args: list[str], conf_dir: Path) -> list[str]:
     bad input. Multiruns only get the cheap checks: each job is checked by its own run."""
     warnings.filterwarnings("ignore", message=SCHEMA_NOTE)
     check_reg(args, conf_dir)
+    check_groups(args, conf_dir)
     check_launcher(args)
     if any(a in MULTIRUN_FLAGS for a in args) or any(a.startswith("-") for a in args):
         return args  # --help, --cfg, -m ...: Hydra's own business

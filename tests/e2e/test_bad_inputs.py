@@ -153,6 +153,11 @@ CLI_CASES = [
     (["reg=[dropout]", "reg.dropout.input_keep_prob=[0.5]"], "reg.dropout.input_keep_prob", "a number"),
     (["data=mnist1d", "data.root=/no/such/dir"], "data.root", "does not exist"),
     (["trainer.epoch=3"], "trainer.epoch", "no key 'epoch'"),  # a typo in a key of a group
+    # a config group given a value instead of a config's name (Hydra: a ValueError traceback)
+    (["viz=false"], "viz=False", ("the name of one of its configs: default", "viz.enabled=false")),
+    (["optimizer=1"], "optimizer=1", ("adam", "nesterov", "optimizer.<key>=value")),
+    (["trainer=null"], "trainer=None", "default"),
+    (["-m", "viz=default,false"], "viz=False", "conf/viz/"),  # a sweep: refused before job 0
     # the sweep launcher's keys, refused before Hydra instantiates it (and before any job runs)
     (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"], "hydra.launcher.n_jobs=0", "-1 = one worker per CPU"),
     (["-m", "hydra/launcher=joblib", "hydra.launcher.timeout=-5"], "hydra.launcher.timeout=-5", "seconds per job > 0"),
