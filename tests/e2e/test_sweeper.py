@@ -1,6 +1,6 @@
-"""The basic sweeper composes each job's config once (hydra_plugins/torchprac_launcher/
-sweeper.py), for Hydra's basic launcher and torchprac's process pool, and still refuses a
-sweep with a bad value before any job runs."""
+"""The basic sweeper composes each job's config once, and jobs that differ only in values not at
+all (hydra_plugins/torchprac_launcher/sweeper.py), for Hydra's basic launcher and torchprac's
+process pool, and still refuses a sweep with a bad value before any job runs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from conftest import FAST, ROOT, run_cli
+from omegaconf import OmegaConf
 
 TINY = [*FAST, "model.hidden=[8]", "trainer.epochs=1", "trainer.checkpoint.enabled=false", "viz.enabled=false"]
 
@@ -39,17 +40,27 @@ def _count(args: list[str], cwd) -> tuple[int, subprocess.CompletedProcess]:
 
 
 @pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "pool"])
-def test_each_job_is_composed_once(tmp_path, launcher):
+def test_each_config_choice_is_composed_once(tmp_path, launcher):
     one, p1 = _count(["-m", "trainer.seed=0", *TINY, *launcher, f"hydra.sweep.dir={tmp_path / 'one'}"], tmp_path)
     sweep = tmp_path / "three"
     three, p3 = _count(["-m", "trainer.seed=0,1,2", *TINY, *launcher, f"hydra.sweep.dir={sweep}"], tmp_path)
-    assert p1.returncode == 0 and p3.returncode == 0, (p1.stderr + p3.stderr)[-3000:]
-    # two more jobs, two more compositions (Hydra's own basic sweeper: four, validation + launch)
-    assert three - one == 2
+    choices = tmp_path / "choices"
+    four, p4 = _count(
+        ["-m", "trainer.seed=0,1", "activation=relu,tanh", *TINY, *launcher, f"hydra.sweep.dir={choices}"], tmp_path
+    )
+    assert p1.returncode == 0 and p3.returncode == 0 and p4.returncode == 0, (p1.stderr + p3.stderr)[-3000:]
+    # two more jobs that change a value: no more compositions (Hydra's own basic sweeper: four,
+    # validation + launch); a second activation: one more
+    assert three - one == 0
+    assert four - one == 1
     for i in range(3):  # each job ran its own overrides
         cfg = (sweep / str(i) / ".hydra" / "config.yaml").read_text()
         assert f"seed: {i}\n" in cfg
+        assert (sweep / str(i) / ".hydra" / "overrides.yaml").read_text().startswith(f"- trainer.seed={i}\n")
         assert json.loads((sweep / str(i) / "metrics.json").read_text())["status"] == "completed"
+    for i, (seed, act) in enumerate([(0, "relu"), (0, "tanh"), (1, "relu"), (1, "tanh")]):
+        cfg = OmegaConf.load(choices / str(i) / ".hydra" / "config.yaml")
+        assert (cfg.trainer.seed, cfg.activation.name) == (seed, act)
 
 
 def test_a_bad_value_still_stops_the_sweep_before_any_job_runs(tmp_path):
