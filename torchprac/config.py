@@ -8,6 +8,7 @@ nothing below this module sees a DictConfig, so every builder is usable from Pyt
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,11 +208,22 @@ def _sweep_run_name() -> tuple[str | None, bool, bool]:
         return None, False, False
     from torchprac.viz.names import named_overrides, run_name
 
-    sweep = None
-    if multirun.is_file():
-        sweep = list(OmegaConf.select(OmegaConf.load(multirun), "hydra.overrides.task", default=[]) or [])
+    sweep = list(_sweep_overrides(str(multirun), _stamp(multirun))) if multirun.is_file() else None
     keys = list(params) if params else None  # Optuna: the keys it samples
     return run_name(named_overrides(job, sweep, keys)) or None, True, basic
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _sweep_overrides(path: str, stamp: tuple[int, int]) -> tuple[str, ...]:
+    """The sweep's own overrides from its multirun.yaml, read once per sweep (the file holds the
+    whole config: ~40 ms to parse for each job of a basic sweep otherwise). `stamp` (mtime,
+    size) makes a rewritten file read again."""
+    return tuple(OmegaConf.select(OmegaConf.load(path), "hydra.overrides.task", default=[]) or [])
 
 
 def _run_dir(cfg: DictConfig) -> Path | None:

@@ -54,3 +54,20 @@ def test_reg_list_becomes_regularizers_by_name():
 def test_early_stopping_mode_follows_the_monitor():
     assert make_rc(["trainer.early_stopping.monitor=dev/accuracy"]).trainer.early_stopping.mode == "max"
     assert make_rc([]).trainer.early_stopping.mode == "min"
+
+
+def test_a_sweep_s_overrides_are_read_once_and_again_when_the_file_changes(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from torchprac import config
+
+    path = tmp_path / "multirun.yaml"
+    OmegaConf.save(OmegaConf.create({"hydra": {"overrides": {"task": ["trainer.seed=0,1"]}}}), path)
+    loads, real = [], OmegaConf.load
+    monkeypatch.setattr(OmegaConf, "load", lambda p: loads.append(p) or real(p))
+    first = config._sweep_overrides(str(path), config._stamp(path))
+    assert config._sweep_overrides(str(path), config._stamp(path)) == first == ("trainer.seed=0,1",)
+    assert len(loads) == 1  # the other jobs of the sweep reuse it
+    OmegaConf.save(OmegaConf.create({"hydra": {"overrides": {"task": ["trainer.seed=0,1,2"]}}}), path)
+    assert config._sweep_overrides(str(path), config._stamp(path)) == ("trainer.seed=0,1,2",)
+    assert len(loads) == 2
