@@ -10,6 +10,11 @@ run (timing.total_s - fit_s) and the rest (start-up, Hydra, launcher). The start
 `python train.py --help` and of `import torchprac.run` (with `-X importtime`'s largest
 imports) is printed first.
 
+`floor s` is the same sweep of bench/sweep_floor.py: Hydra on the same config tree and launcher,
+`import torch`, torch.optim's first step (which imports torch._dynamo), scikit-learn's digits and
+split, once per process, and no training. No implementation of these jobs takes less wall time
+than the floor plus the fit times, so `overhead >=` is the least overhead any could reach here.
+
     python bench/bench_sweep.py                        # basic launcher and joblib (2 jobs)
     python bench/bench_sweep.py --launchers basic --jobs 4 --epochs 5
 
@@ -86,6 +91,25 @@ def startup(repeats: int) -> list[str]:
     ]
 
 
+def floor(name: str, jobs: int, tmp: Path) -> float:
+    """Wall time of the sweep of bench/sweep_floor.py (no training, no sweep summary)."""
+    extra, _ = LAUNCHERS[name]
+    cmd = [
+        sys.executable,
+        "bench/sweep_floor.py",
+        "-m",
+        f"trainer.seed={','.join(str(s) for s in range(jobs))}",
+        f"hydra.sweep.dir={tmp / (name + '-floor')}",
+        "~hydra.callbacks.sweep_summary",
+        *extra,
+    ]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{name} floor sweep failed (exit {r.returncode}):\n{r.stderr[-3000:]}")
+    return time.perf_counter() - t0
+
+
 def sweep(name: str, jobs: int, epochs: int, tmp: Path, overrides: list[str]) -> dict:
     extra, parallel = LAUNCHERS[name]
     sweep_dir = tmp / name
@@ -132,6 +156,7 @@ def main(argv: list[str] | None = None) -> bool:
     p.add_argument("--goal", type=float, default=0.20, help="overhead goal (share of the wall time)")
     p.add_argument("--overrides", nargs="*", default=[], help="more config overrides for every job")
     p.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
+    p.add_argument("--no-floor", action="store_true", help="skip the floor sweep (bench/sweep_floor.py)")
     args = p.parse_args(argv)
     if not args.no_startup:
         for line in startup(args.startup_repeats):
@@ -140,12 +165,13 @@ def main(argv: list[str] | None = None) -> bool:
     with tempfile.TemporaryDirectory(prefix="torchprac-sweep-") as td:
         for name in args.launchers:
             rows.append(sweep(name, args.jobs, args.epochs, Path(td), args.overrides))
+            rows[-1]["floor"] = None if args.no_floor else floor(name, args.jobs, Path(td))
             print(f"  {name} sweep done", file=sys.stderr, flush=True)
     more = f"; overrides {' '.join(args.overrides)}" if args.overrides else ""
     print(f"{args.jobs}-job digits multirun, trainer.epochs={args.epochs}{more}; {os.cpu_count()} CPUs")
     print(
         f"{'launcher':<16} | {'wall s':>7} | {'sum fit s':>9} | {'sum run s':>9} | {'overhead':>8} | "
-        f"{'in-run':>6} | {'threads':>7} | loadavg"
+        f"{'in-run':>6} | {'floor s':>7} | {'overhead >=':>11} | {'threads':>7} | loadavg"
     )
     ok = True
     for r in rows:
@@ -154,9 +180,14 @@ def main(argv: list[str] | None = None) -> bool:
         in_run = (r["total"] - r["fit"]) / slots
         ok &= overhead <= args.goal
         label = r["name"] + (f" ({r['parallel']} jobs)" if r["parallel"] > 1 else "")
+        if r["floor"] is None:
+            fl = least = "-"
+        else:  # the least wall any implementation could reach: the floor, then the training
+            fl, least = f"{r['floor']:.1f}", f"{1 - r['fit'] / (r['parallel'] * r['floor'] + r['fit']):.1%}"
         print(
             f"{label:<16} | {r['wall']:>7.1f} | {r['fit']:>9.1f} | {r['total']:>9.1f} | {overhead:>8.1%} | "
-            f"{in_run:>6.1%} | {'/'.join(map(str, r['threads'])):>7} | {r['load'][0]:.2f} -> {r['load'][1]:.2f}"
+            f"{in_run:>6.1%} | {fl:>7} | {least:>11} | {'/'.join(map(str, r['threads'])):>7} | "
+            f"{r['load'][0]:.2f} -> {r['load'][1]:.2f}"
         )
     print(f"goal overhead <= {args.goal:.0%}: {'met' if ok else 'NOT met'}")
     return ok

@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 from conftest import ROOT
+from omegaconf import OmegaConf
 
 
 def _load(name: str):
@@ -67,6 +68,17 @@ def test_sweep_bench_reads_the_jobs_timing(tmp_path, monkeypatch):
     r = bs.sweep("basic", 2, 1, tmp_path, [])
     assert r["fit"] == 3.0 and r["total"] == 4.0 and r["threads"] == [1] and r["parallel"] == 1
     assert "OMP_NUM_THREADS" not in bs.clean_env()
+
+
+def test_the_sweep_floor_runs_every_job_on_the_same_config_tree_without_training(tmp_path):
+    bs = _load("bench_sweep")
+    wall = bs.floor("basic", 2, tmp_path)
+    assert wall > 0
+    for i in range(2):  # Hydra composed and launched each job on conf/
+        cfg = OmegaConf.load(tmp_path / "basic-floor" / str(i) / ".hydra" / "config.yaml")
+        assert cfg.trainer.seed == i and cfg.data.name == "digits"
+        assert not (tmp_path / "basic-floor" / str(i) / "metrics.json").exists()  # nothing trained
+    assert not (tmp_path / "basic-floor" / "summary.md").exists()  # nor torchprac's sweep summary
 
 
 def test_lightning_does_the_same_job(tmp_path):
