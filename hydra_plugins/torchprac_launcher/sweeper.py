@@ -16,7 +16,7 @@ by Hydra, and the others are derived from it: a copy, Hydra's own `_apply_overri
 for the value overrides, and the job's own `hydra.overrides.task` and
 `hydra.job.override_dirname`. Anything else (a changed config choice, `+key`, `~key`, a dict or
 list value, a hydra.* override) is composed by Hydra. A derived config equals Hydra's
-(tests/unit/test_sweeper_derive.py compares them); a composition takes ~0.2 s, a copy ~0.02 s.
+(tests/unit/test_sweeper.py compares them); a composition takes ~0.2 s, a copy ~0.02 s.
 
 It is registered under Hydra's own name, `hydra/sweeper=basic` (the default sweeper): this
 module imports Hydra's, so its ConfigStore entry replaces Hydra's when Hydra scans the
