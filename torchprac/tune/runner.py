@@ -226,18 +226,13 @@ def write_outputs(test: RangeTest, settings: LRFindSettings, run_dir: Path, logg
     as an image and the summary as text; rank 0 only (the caller checks)."""
     from torchprac.files import write_json
     from torchprac.tune.plot import plot_range_test
-    from torchprac.viz.figures import add_png, png_bytes, save_png, to_rgb
+    from torchprac.viz.figures import publish
 
     write_json(run_dir / "lr_find.json", {**test.to_dict(), "settings": asdict(settings)})
     fig = plot_range_test(test, title or "learning-rate range test")
-    rgb = to_rgb(fig)
-    png = png_bytes(rgb)  # one encoding for the file and TensorBoard
-    save_png(png, run_dir / "figures" / "lr_find.png")
+    publish(fig, run_dir / "figures" / "lr_find.png", getattr(logger, "writer", None), "lr_find", 0)
     for i, (lr, loss, sm) in enumerate(zip(test.lrs, test.losses, test.smoothed)):
         logger.scalars({"lr_find/lr": lr, "lr_find/loss": loss, "lr_find/smoothed_loss": sm}, i)
-    writer = getattr(logger, "writer", None)
-    if writer is not None:
-        add_png(writer, "lr_find", png, rgb.shape, 0)
     logger.text("lr_find", "\n\n".join(test.summary()))
 
 

@@ -185,7 +185,7 @@ class VizCallback(Callback):
 
     def _log_boundary(self, trainer, when: str) -> bytes:
         """Draw the boundary now, log it to TensorBoard; its PNG bytes."""
-        from torchprac.viz.figures import add_png, decision_boundary, png_bytes, to_rgb
+        from torchprac.viz.figures import decision_boundary, publish
 
         if self._points is None:  # the data never changes: read it to the host once
             tr, dv = trainer.train_split, trainer.dev_split
@@ -197,11 +197,7 @@ class VizCallback(Callback):
         fig = decision_boundary(
             predict, *self._points, grid=self.s.grid, title=self._title(f"decision boundary, {when}")
         )
-        rgb = to_rgb(fig)
-        png = png_bytes(rgb)
-        if self.writer is not None:
-            add_png(self.writer, "figures/decision_boundary", png, rgb.shape, trainer.global_step)
-        return png
+        return publish(fig, writer=self.writer, tag="figures/decision_boundary", step=trainer.global_step)
 
     # -- checkpoint state (a resumed run's activation figure covers the whole training) -------
     def state_dict(self) -> dict[str, Any]:

@@ -3,7 +3,8 @@ decision boundaries of 2-D data, confusion matrices, learning curves with the bi
 gaps, and activations per layer (Glorot & Bengio's distributions at the first and last step,
 fastai's "colorful dimension", dead/saturated fractions). `to_rgb` turns a figure into the
 HxWx3 uint8 array TensorBoard's add_image takes, `save_png`/`png_bytes` write it, `add_png` logs
-those PNG bytes to TensorBoard without encoding them again.
+those PNG bytes to TensorBoard without encoding them again, and `publish` does all three for a
+figure: rendered and encoded once, to a file and/or TensorBoard.
 
 matplotlib is imported inside the functions (a run that draws nothing never pays for it) and
 only its object API is used (matplotlib.figure.Figure, no pyplot): no global state, no GUI
@@ -177,6 +178,18 @@ def add_png(writer: Any, tag: str, png: bytes, shape: Sequence[int], step: int) 
     image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=png)
     # add_image's own route to the event file (SummaryWriter._get_file_writer, in torch since 1.1)
     writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+
+def publish(fig: Figure, path: str | Path | None = None, writer: Any = None, tag: str = "", step: int = 0) -> bytes:
+    """Render `fig` once and encode it once: the PNG file at `path`, the TensorBoard image `tag`
+    at `step` (with `writer`); returns the PNG bytes."""
+    rgb = to_rgb(fig)
+    png = png_bytes(rgb)
+    if path is not None:
+        save_png(png, path)
+    if writer is not None:
+        add_png(writer, tag, png, rgb.shape, step)
+    return png
 
 
 # -- decision boundary ----------------------------------------------------------------------------

@@ -70,11 +70,8 @@ def paint(batch: Batch, writer=None, which: Iterable[int] | None = None) -> list
 
                 writer = own = SummaryWriter(log_dir=batch.tb_dir, filename_suffix=".figures")
             try:
-                rgb = figures.to_rgb(getattr(figures, pic.draw)(*pic.args, **pic.kwargs))
-                png = figures.png_bytes(rgb)  # encoded once: the file and TensorBoard
-                figures.save_png(png, batch.figdir / f"{pic.name}.png")
-                if writer is not None:
-                    figures.add_png(writer, f"figures/{pic.name}", png, rgb.shape, batch.step)
+                fig = getattr(figures, pic.draw)(*pic.args, **pic.kwargs)
+                figures.publish(fig, batch.figdir / f"{pic.name}.png", writer, f"figures/{pic.name}", batch.step)
             except Exception as e:  # a picture never costs the others (nor the run) anything
                 problems.append(f"figures/{pic.name}.png could not be drawn ({type(e).__name__}: {e})")
     finally:

@@ -176,6 +176,24 @@ def test_add_png_logs_what_add_image_logs_from_the_same_bytes(tmp_path):
         assert (np.asarray(Image.open(io.BytesIO(ev.encoded_image_string)).convert("RGB")) == rgb).all()
 
 
+def test_publish_writes_the_same_png_to_the_file_and_tensorboard(tmp_path, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    renders = []
+    real = F.to_rgb
+    monkeypatch.setattr(F, "to_rgb", lambda fig: renders.append(fig) or real(fig))
+    fig = F.learning_curves(_history(), best_epoch=3)
+    with SummaryWriter(str(tmp_path / "tb")) as w:
+        png = F.publish(fig, tmp_path / "figures" / "lc.png", w, "figures/lc", 4)
+    assert len(renders) == 1  # rendered once for both
+    assert (tmp_path / "figures" / "lc.png").read_bytes() == png
+    (ev,) = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0}).Reload().Images("figures/lc")
+    assert (ev.encoded_image_string, ev.step) == (png, 4)
+    assert F.publish(fig) == png  # neither a file nor a writer: the bytes alone
+    assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["lc.png"]
+
+
 def test_save_png_writes_a_readable_file(tmp_path):
     from PIL import Image
 
