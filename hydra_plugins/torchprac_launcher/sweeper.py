@@ -58,35 +58,31 @@ class ComposedOnce(ConfigLoader):
     def keep(self, master_config: DictConfig, overrides: Sequence[str]) -> None:
         """Compose a job's config now (raising as Hydra would for a bad override) and keep it."""
         parsed = self.parser.parse_overrides(list(overrides))
-        shape = self.shape(parsed)
+        values = [o for o in parsed if self._is_value(o)]
+        shape = self.shape(parsed, values)
         template = self.templates.get((id(master_config), shape)) if shape is not None else None
         if template is not None:
-            cfg = self.derive(template, [o for o in parsed if self._is_value(o)], parsed)
+            cfg = self.derive(template, values, parsed)
             OmegaConf.copy_cache(from_config=master_config, to_config=cfg)  # as load_sweep_config
             self.derived += 1
         else:
             cfg = self.loader.load_sweep_config(master_config, list(overrides))
-            if shape is not None and self._values_are_leaves(cfg, parsed):
+            if shape is not None and _are_leaves(cfg, values):
                 self.templates[(id(master_config), shape)] = copy.deepcopy(cfg)
         self.kept[(id(master_config), tuple(overrides))].append(cfg)
 
-    def shape(self, parsed: list[Override]) -> tuple | None:
+    def shape(self, parsed: list[Override], values: list[Override]) -> tuple | None:
         """What two jobs must share for one's config to be derived from the other's: every
-        override that is not a plain value (a config choice, +key, ~key, ...) verbatim, and the
-        keys of the value overrides, in order. None when a value override's key is also set by
+        override that is not one of the plain `values` (a config choice, +key, ~key, ...)
+        verbatim, and the keys of the values, in order. None when a value's key is also set by
         another override (the order would then matter)."""
-        shape, values, others = [], [], []
-        for o in parsed:
-            if self._is_value(o):
-                shape.append(("value", o.key_or_group))
-                values.append(o.key_or_group)
-            else:
-                shape.append(("as is", o.input_line))
-                if not self._is_group(o):
-                    others.append(o.key_or_group)
-        if len(set(values)) != len(values):
+        is_value = {id(o) for o in values}
+        shape = [("value", o.key_or_group) if id(o) in is_value else ("as is", o.input_line) for o in parsed]
+        keys = [o.key_or_group for o in values]
+        others = [o.key_or_group for o in parsed if id(o) not in is_value and not self._is_group(o)]
+        if len(set(keys)) != len(keys):
             return None
-        for k in values:
+        for k in keys:
             if any(k == g or k.startswith(g + ".") or g.startswith(k + ".") for g in others):
                 return None
         return tuple(shape)
@@ -107,22 +103,6 @@ class ComposedOnce(ConfigLoader):
         if repo is None:  # not Hydra's loader: treat every key as a possible config choice
             return True
         return repo.group_exists(o.key_or_group.replace(".", "/"))
-
-    def _values_are_leaves(self, cfg: DictConfig, parsed: list[Override]) -> bool:
-        """Each value override landed on a single value (not a dict or list that a later value
-        would be merged into)."""
-        for o in parsed:
-            if not self._is_value(o):
-                continue
-            try:
-                node: Any = cfg
-                for part in o.key_or_group.split("."):
-                    node = node._get_node(part)
-            except Exception:
-                return False
-            if not isinstance(node, ValueNode):
-                return False
-        return True
 
     @staticmethod
     def derive(template: DictConfig, values: list[Override], parsed: list[Override]) -> DictConfig:
@@ -172,6 +152,21 @@ class ComposedOnce(ConfigLoader):
 
     def compute_defaults_list(self, *args: Any, **kwargs: Any) -> Any:
         return self.loader.compute_defaults_list(*args, **kwargs)
+
+
+def _are_leaves(cfg: DictConfig, values: list[Override]) -> bool:
+    """Each value override landed on a single value in `cfg` (not a dict or list that a later
+    job's value would be merged into)."""
+    for o in values:
+        try:
+            node: Any = cfg
+            for part in o.key_or_group.split("."):
+                node = node._get_node(part)
+        except Exception:
+            return False
+        if not isinstance(node, ValueNode):
+            return False
+    return True
 
 
 class BasicSweeper(HydraBasicSweeper):
