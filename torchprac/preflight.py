@@ -16,7 +16,9 @@ from __future__ import annotations
 import re
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 # conf/hydra/launcher/joblib.yaml takes the joblib plugin's schema name on purpose (the merge
@@ -24,7 +26,7 @@ MULTIRUN_FLAGS = ("-m", "--multirun")
 SCHEMA_NOTE = r"(?s).*'hydra/launcher/joblib' is validated against ConfigStore schema with the same name"
 
 
-def _fail(msg: str) -> None:
+def fail(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
     sys.exit(2)
 
@@ -44,7 +46,7 @@ def check_reg(args: list[str], conf_dir: Path) -> None:
             continue
         for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", a.split("=", 1)[1]):
             if name not in choices:
-                _fail(
+                fail(
                     f"Invalid config: reg contains {name!r}. Allowed: regularizers "
                     + ", ".join(choices)
                     + " (a list, e.g. reg=[l2,dropout] or reg=[])."
@@ -69,7 +71,7 @@ def check_launcher(args: list[str]) -> None:
                 value = m.group(2)
             problem = option_problem(m.group(1), value)
             if problem:
-                _fail(f"Invalid config: {problem}")
+                fail(f"Invalid config: {problem}")
 
 
 def check_groups(args: list[str], conf_dir: Path) -> None:
@@ -95,14 +97,17 @@ def check_groups(args: list[str], conf_dir: Path) -> None:
             if not isinstance(v, (str, list)):
                 names = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
                 hint = " (viz.enabled=false draws no pictures)" if key == "viz" else ""
-                _fail(
+                fail(
                     f"Invalid config: {key}={v!r}. Allowed: the name of one of its configs: {names} "
                     f"({key} is a config group, conf/{key}/). A key inside it is set as {key}.<key>=value{hint}."
                 )
 
 
-def _unknown_key(err: str, args: list[str], conf_dir: Path) -> str | None:
-    """Our paragraph for Hydra's "Could not override 'a.b'... Key 'b' is not in struct"."""
+def unknown_key(err: str, args: list[str], compose: Callable[[list[str]], Any]) -> str | None:
+    """Our paragraph for Hydra's "Could not override 'a.b'... Key 'b' is not in struct" (`err`:
+    the composition error and its cause), for a run's overrides `args`; None for other errors.
+    `compose(overrides)` composes the config with the Hydra config (here: `_compose`; in a
+    sweep, hydra_plugins/torchprac_launcher/sweeper.py passes the running Hydra's loader)."""
     m = re.search(r"Could not override '([\w.]+)'", err)
     if not m or "not in struct" not in err:
         return None
@@ -114,7 +119,9 @@ def _unknown_key(err: str, args: list[str], conf_dir: Path) -> str | None:
     name = None
     try:  # the group's choice as composed without the offending override (presets included)
         rest = [a for a in args if not a.startswith(dotted + "=")]
-        name = _compose(rest, conf_dir)[group].get("name")
+        cfg = compose(rest)
+        # a group whose configs have no `name` (trainer, viz, ...): the config file chosen
+        name = cfg[group].get("name") or cfg.hydra.runtime.choices.get(group)
     except Exception:
         name = _value(args, group)
     known = ""
@@ -162,9 +169,9 @@ def check(args: list[str], conf_dir: Path) -> list[str]:
     try:
         cfg = _compose(args, conf_dir)
     except ConfigCompositionException as e:
-        msg = _unknown_key(str(e) + " " + str(e.__cause__ or ""), args, conf_dir)
+        msg = unknown_key(str(e) + " " + str(e.__cause__ or ""), args, lambda a: _compose(a, conf_dir))
         if msg:
-            _fail(msg)
+            fail(msg)
         return args  # Hydra reports it (it lists the choices of a group)
     except MissingConfigException:
         return args
@@ -184,7 +191,7 @@ def check(args: list[str], conf_dir: Path) -> list[str]:
     started = (target / "checkpoints").is_dir() or any(target.glob("events.out.tfevents.*"))
     if (finished or started) and not overwrite:
         what = "a finished run (metrics.json)" if finished else "an interrupted run (checkpoints, no metrics.json)"
-        _fail(
+        fail(
             f"The run dir {target} already holds {what}; refusing to overwrite it. Continue it with "
             f"`python train.py trainer.resume=auto hydra.run.dir={target}`, replace it with trainer.overwrite=true, "
             "or choose another hydra.run.dir."

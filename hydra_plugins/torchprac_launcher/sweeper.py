@@ -38,7 +38,8 @@ from hydra.core.config_loader import ConfigLoader
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
-from hydra.types import HydraContext
+from hydra.errors import ConfigCompositionException
+from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig, OmegaConf, ValueNode
 
 
@@ -169,6 +170,21 @@ def _are_leaves(cfg: DictConfig, values: list[Override]) -> bool:
     return True
 
 
+def _refuse_unknown_key(
+    e: ConfigCompositionException, overrides: Sequence[str], config: DictConfig, loader: ConfigLoader
+) -> None:
+    """A job setting a key its config does not have (`-m trainer.epoch=1,2`): the one paragraph a
+    single run gives (torchprac.preflight.unknown_key), exit 2, before any job runs."""
+    from torchprac import preflight
+
+    def compose(args: list[str]) -> DictConfig:
+        return loader.load_configuration(config.hydra.job.config_name, args, RunMode.RUN)
+
+    msg = preflight.unknown_key(f"{e} {e.__cause__ or ''}", list(overrides), compose)
+    if msg:
+        preflight.fail(msg)
+
+
 class BasicSweeper(HydraBasicSweeper):
     """Hydra's BasicSweeper (same keys: max_batch_size, params) whose launcher reuses the
     configs composed to validate each batch."""
@@ -180,7 +196,11 @@ class BasicSweeper(HydraBasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         for overrides in batch:
-            self.composed.keep(self.config, overrides)
+            try:
+                self.composed.keep(self.config, overrides)
+            except ConfigCompositionException as e:
+                _refuse_unknown_key(e, overrides, self.config, self.composed.loader)
+                raise  # anything else: Hydra's own report
 
 
 @dataclass

@@ -152,7 +152,10 @@ CLI_CASES = [
     (["reg=[dropout]", "reg.dropout.keep_prob=[0.5]"], "reg.dropout.keep_prob", "one keep_prob per hidden layer"),
     (["reg=[dropout]", "reg.dropout.input_keep_prob=[0.5]"], "reg.dropout.input_keep_prob", "a number"),
     (["data=mnist1d", "data.root=/no/such/dir"], "data.root", "does not exist"),
-    (["trainer.epoch=3"], "trainer.epoch", "no key 'epoch'"),  # a typo in a key of a group
+    (["trainer.epoch=3"], "trainer.epoch", ("no key 'epoch'", "the keys of trainer=default", "epochs")),
+    # ... swept: refused by the sweeper's check of the batch, before job 0 (Hydra: its own report)
+    (["-m", "trainer.epoch=3,4"], "trainer.epoch", ("trainer=default has no key 'epoch'", "epochs")),
+    (["-m", "activation=relu,tanh", "activation.slope=0.1,0.2"], "activation.slope", "activation=relu has no key"),
     # a config group given a value instead of a config's name (Hydra: a ValueError traceback)
     (["viz=false"], "viz=False", ("the name of one of its configs: default", "viz.enabled=false")),
     (["optimizer=1"], "optimizer=1", ("adam", "nesterov", "optimizer.<key>=value")),
